@@ -1,0 +1,124 @@
+"""``python -m jst``: run a method (the whole pipeline or up to a stage), count FLOPs, evaluate an export.
+
+  python -m jst run --method jst --dataset mnist --arch lenet5 --data-root ../shared/data \
+      --scale cpu --flops-target 0.5 --seed 0 --out runs/mnist-lenet5
+  python -m jst coarse|search ...   same arguments, stops after that stage (resumable later)
+  python -m jst flops --arch resnet20 --input-shape 3 32 32
+  python -m jst evaluate --model runs/mnist-lenet5/model --dataset mnist --data-root ../shared/data
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import JstError, TrainingDiverged
+
+STAGES = {"coarse": "coarse", "search": "search", "run": None}
+
+
+def _run_parser(sub, name: str, help_text: str):
+    from .config import SCALES
+    from .data import DATASETS
+    from .methods import METHODS
+    from .models import ARCHS
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("--method", default="jst", choices=sorted(METHODS), help="pruning method (default: jst)")
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--arch", required=True, choices=ARCHS)
+    p.add_argument("--data-root", default=None, help="data folder (default: $JST_DATA_ROOT, else ../shared/data)")
+    p.add_argument("--scale", default="cpu", choices=SCALES, help="preset schedule (default: cpu)")
+    p.add_argument("--flops-target", type=float, default=0.5, help="fraction of the dense FLOPs to keep")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--out", required=True, help="run folder (resumed if it holds an unfinished run)")
+    p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override any config field (JSON values), e.g. --set search_steps=10")
+    p.add_argument("--force", action="store_true", help="start over even if OUT holds a run")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m jst", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _run_parser(sub, "run", "run a method end to end: train, prune, fine-tune, export, test")
+    _run_parser(sub, "coarse", "JST: coarse training of the target network only")
+    _run_parser(sub, "search", "JST: coarse training and the search (no fine-tuning)")
+    f = sub.add_parser("flops", help="FLOPs, parameters and prunable layers of an architecture")
+    f.add_argument("--arch", required=True)
+    f.add_argument("--input-shape", type=int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"))
+    f.add_argument("--num-classes", type=int, default=10)
+    e = sub.add_parser("evaluate", help="test accuracy of an exported network")
+    e.add_argument("--model", required=True, help="export folder (model.json + model.safetensors)")
+    e.add_argument("--dataset", required=True)
+    e.add_argument("--data-root", default=None)
+    e.add_argument("--device", default="auto")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command in STAGES:
+            return _run(args, STAGES[args.command])
+        if args.command == "flops":
+            return _flops(args)
+        return _evaluate(args)
+    except JstError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as e:
+        print(f"error: training diverged in {e}; the last good checkpoint is kept", file=sys.stderr)
+        return 3
+
+
+def _run(args, until: str | None) -> int:
+    from .config import make_config, parse_assignment
+    from .pipeline import run
+    overrides = dict(parse_assignment(s) for s in args.set)
+    cfg = make_config(args.scale, args.arch, method=args.method, dataset=args.dataset, data_root=args.data_root,
+                      flops_target=args.flops_target, seed=args.seed, device=args.device,
+                      download=args.download, **overrides)
+    result = run(cfg, args.out, force=args.force, until=until)
+    print(json.dumps(_summary(result), indent=2))
+    return 0
+
+
+def _summary(result: dict) -> dict:
+    if "pruned" not in result:
+        return result
+    keys = ("flops", "params", "test_acc", "flops_ratio")
+    return {"method": result["method"], "dataset": result["dataset"], "arch": result["arch"],
+            "dense": {k: result["dense"].get(k) for k in keys[:3]},
+            "pruned": {k: result["pruned"][k] for k in keys}, "meets_budget": result["meets_budget"],
+            "wall_time_s": round(result["wall_time_s"], 1)}
+
+
+def _flops(args) -> int:
+    from .flops import count
+    from .models import ARCHS, build_model
+    from .prunable import widths
+    if args.arch not in ARCHS:
+        raise JstError(f"unknown arch {args.arch!r}; choose from {', '.join(ARCHS)}")
+    c, h, w = args.input_shape
+    model = build_model(args.arch, args.num_classes, c, h, init=False)
+    print(json.dumps({"arch": args.arch, "input_shape": [c, h, w], **count(model, (c, h, w)),
+                      "prunable_layers": widths(model)}, indent=2))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from . import data
+    from .export import load_exported
+    from .pipeline import resolve_device
+    from .train import evaluate
+    device = resolve_device(args.device)
+    model = load_exported(args.model, device)
+    root = args.data_root or data.default_data_root()
+    if root is None:
+        raise JstError("no data root: pass --data-root or set JST_DATA_ROOT")
+    splits = data.load(args.dataset, root)
+    print(json.dumps({"model": args.model, "test_acc": evaluate(model, splits.test, 512, device)["acc"]}))
+    return 0

@@ -1,0 +1,162 @@
+"""Every option of a run, with PAPER.md's defaults, and the named scales (smoke / cpu / paper).
+
+A scale is a preset of fields chosen by the model family (LeNets on MNIST-sized data, CIFAR networks,
+ImageNet ResNets); any field can be overridden afterwards (``--set field=value`` on the CLI).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+
+SCALES = ("smoke", "cpu", "paper")
+
+
+@dataclass
+class Config:
+    # what to run
+    method: str = "jst"
+    dataset: str = "mnist"
+    arch: str = "lenet5"
+    data_root: str | None = None
+    scale: str = "cpu"
+    flops_target: float = 0.5          # fraction of the dense network's FLOPs to keep
+    seed: int = 0
+    device: str = "auto"
+    download: bool = False
+    # data
+    val_fraction: float = 0.2          # Dval share of the official training set (PAPER: 20%)
+    max_train_samples: int | None = None
+    max_test_samples: int | None = None
+    image_size: int | None = None      # None: from the data
+    augment: str = "auto"
+    workers: int = 4
+    batch_size: int = 128
+    eval_batch_size: int = 512
+    # network parameters' optimizer (PAPER: SGD 0.9 / wd 5e-5 on CIFAR; Adam wd 1e-5 on ImageNet)
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-5
+    # coarse training of the target network
+    coarse_epochs: int = 100
+    coarse_lr: float = 0.1
+    # search-and-training (Algorithm 2)
+    search_steps: int = 30                         # T
+    search_switch: int = 20                        # steps t <= switch use the coarse M and lr
+    search_epochs: tuple[int, int] = (40, 30)      # M before / after the switch
+    search_lr: tuple[float, float] = (0.05, 0.01)  # lr before / after the switch
+    filter_epochs: int = 5                         # N, on Dval
+    filter_lr: float = 0.001
+    filter_lambda: float = 0.1                     # lambda
+    filter_regularizer: str = "neg_variance"
+    filter_weight_init: str = "kaiming_normal"
+    gate_position: str = "after_bn"
+    thresholds: tuple[float, ...] = (0.6, 0.65, 0.7, 0.75, 0.8)
+    threshold_mode: str = "learned"                # "learned" policy or "fixed"
+    fixed_threshold: float = 0.7
+    policy_lr: float = 0.1
+    baseline_momentum: float = 0.9
+    gamma: float = 2.0
+    perturbation: float = 0.05                     # sigma of the Gumbel perturbation; 0 = off
+    min_channels: int = 1
+    channel_multiple: int = 1
+    budget_projection: bool = True
+    use_updater: bool = True
+    coarse_training: bool = True
+    # fine-tuning of the selected network (whole official training set)
+    finetune_epochs: int = 100
+    finetune_lr: float = 0.01
+    finetune_batch_size: int = 256
+    finetune_schedule: str = "cosine"              # "cosine" or "step" (divide by 10 every finetune_step)
+    finetune_step: int = 20
+    # the dense reference (method "dense")
+    dense_epochs: int = 200
+    # bookkeeping
+    deterministic: bool = True
+    extra: dict = field(default_factory=dict)      # method-specific options (baselines)
+
+    def to_json(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Config":
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(d) - set(known)
+        if unknown:
+            raise ConfigError(f"unknown config fields: {', '.join(sorted(unknown))}")
+        return cls(**{k: _coerce(known[k], v) for k, v in d.items()})
+
+    def search_schedule(self, t: int) -> tuple[int, float]:
+        """(M_t, lr_t) of search step t (1-based): the coarse-to-fine schedule."""
+        i = 0 if t <= self.search_switch else 1
+        return self.search_epochs[i], self.search_lr[i]
+
+
+def _coerce(f: dataclasses.Field, v):
+    if isinstance(v, list) and "tuple" in str(f.type):
+        return tuple(v)
+    return v
+
+
+def family_of(arch: str) -> str:
+    from .models import FAMILY
+    if arch not in FAMILY:
+        raise ConfigError(f"unknown arch {arch!r}; choose from {', '.join(FAMILY)}")
+    return FAMILY[arch]
+
+
+# Presets. `cpu` keeps the paper's structure (coarse, T searches with the coarse-to-fine M/lr
+# switch, N filter-weight epochs, fine-tuning) at a size that runs well under an hour on 2 cores.
+_SMOKE = dict(max_train_samples=1500, max_test_samples=500, batch_size=64, coarse_epochs=1, search_steps=2,
+              search_switch=1, search_epochs=(1, 1), filter_epochs=1, finetune_epochs=1, dense_epochs=2,
+              finetune_batch_size=128, workers=0)
+PRESETS: dict[tuple[str, str], dict] = {
+    ("smoke", "small"): _SMOKE,
+    ("smoke", "cifar"): dict(_SMOKE, max_train_samples=600, max_test_samples=200),
+    ("smoke", "imagenet"): dict(_SMOKE, max_train_samples=200, max_test_samples=100, image_size=32,
+                                optimizer="adam", weight_decay=1e-5, coarse_lr=1e-3, search_lr=(1e-3, 1e-3)),
+    # measured here: LeNet-5 ~10,600 images/s (about 5 min a run on full MNIST); ResNet-20 at 28 px
+    # ~520 images/s, so CIFAR-family networks see at most 10,000 training images (about 8 min a run).
+    ("cpu", "small"): dict(coarse_epochs=15, search_steps=10, search_switch=7, search_epochs=(3, 2),
+                           filter_epochs=1, finetune_epochs=15, dense_epochs=30, workers=0),
+    ("cpu", "cifar"): dict(max_train_samples=10000, coarse_epochs=10, search_steps=6, search_switch=4,
+                           search_epochs=(2, 1), filter_epochs=1, finetune_epochs=10, dense_epochs=20, workers=0),
+    ("cpu", "imagenet"): dict(max_train_samples=2000, max_test_samples=1000, image_size=64, optimizer="adam",
+                              weight_decay=1e-5, coarse_lr=1e-3, coarse_epochs=3, search_steps=3,
+                              search_switch=3, search_epochs=(1, 1), search_lr=(1e-3, 1e-3), filter_epochs=1,
+                              finetune_epochs=3, finetune_lr=1e-3, dense_epochs=6),
+    ("paper", "small"): {},   # the CIFAR schedule (the Config defaults); no MNIST schedule is published
+    ("paper", "cifar"): {},
+    ("paper", "imagenet"): dict(optimizer="adam", weight_decay=1e-5, coarse_epochs=40, coarse_lr=0.1,
+                                search_steps=20, search_switch=20, search_epochs=(10, 10),
+                                search_lr=(0.001, 0.001), filter_epochs=2, batch_size=256,
+                                finetune_lr=0.001, finetune_schedule="step", finetune_step=20,
+                                finetune_epochs=60, finetune_batch_size=256, dense_epochs=90, workers=8),
+}
+
+
+def make_config(scale: str, arch: str, **overrides) -> Config:
+    """Config defaults, then the scale's preset for the arch's family, then the overrides."""
+    if scale not in SCALES:
+        raise ConfigError(f"unknown scale {scale!r}; choose from {', '.join(SCALES)}")
+    values = dict(PRESETS[(scale, family_of(arch))])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values.update(scale=scale, arch=arch)
+    return Config.from_json(values)
+
+
+def parse_assignment(text: str) -> tuple[str, object]:
+    """`field=value` from --set; the value is JSON when it parses (numbers, lists, true/null), else a string."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects field=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    names = {f.name for f in dataclasses.fields(Config)}
+    if key not in names:
+        raise ConfigError(f"--set: unknown field {key!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key, value

@@ -1,0 +1,176 @@
+"""Search-and-training (Algorithm 2): coarse training, T search steps, best-within-budget selection.
+
+One search step t (PAPER.md reconstruction item 6): the threshold policy draws a threshold per layer;
+the sampler draws a sub-network from the filter weights; the sub-network is extracted, its parameters
+train on Dtrain for M_t epochs at lr_t (coarse-to-fine), its filter weights on Dval for N epochs; it is
+evaluated on Dval, the policy is updated, and the updater writes it back into the target network.
+The target network, the policy and the candidate pool are checkpointed after every step.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+from tqdm.auto import tqdm
+
+from . import checkpoint
+from .filter_weights import filter_weights, fold, init_filter_weights, regularizer, set_trainable, split_parameters
+from .flops import FlopsModel, count_params
+from .models import build_model, kaiming_init
+from .sampler import fit_to_budget, keep_by_threshold, perturb
+from .subnetwork import extract
+from .thresholds import ThresholdPolicy, reward
+from .train import evaluate, fit, generator, make_optimizer, set_lr, train_epoch
+from .updater import write_back
+
+
+def build_target(ctx) -> torch.nn.Module:
+    """The target network: the dense architecture with a filter weight on every prunable filter."""
+    cfg, info = ctx.cfg, ctx.splits.info
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.arch, info.num_classes, info.channels, info.image_size, gate=cfg.gate_position)
+    init_filter_weights(model, cfg.filter_weight_init, generator(cfg.seed, "filter_weights"))
+    return model.to(ctx.device)
+
+
+def coarse_train(ctx, target: torch.nn.Module) -> None:
+    """Train the target network's parameters on Dtrain (filter weights fixed at their init)."""
+    cfg = ctx.cfg
+    if not cfg.coarse_training or cfg.coarse_epochs == 0:
+        return
+    set_trainable(target, params=True, alphas=False)
+    params, _ = split_parameters(target)
+    fit(ctx, target, ctx.splits.train, stage="coarse", epochs=cfg.coarse_epochs, lr=cfg.coarse_lr,
+        schedule="cosine", params=params, val_source=ctx.splits.val)
+    set_trainable(target, params=True, alphas=True)
+
+
+def search_step(ctx, target, t: int, policy: ThresholdPolicy | None, flops: FlopsModel) -> tuple[dict, torch.nn.Module, dict]:
+    """Run search step t; returns (candidate record, trained sub-network, kept indices)."""
+    cfg = ctx.cfg
+    gen = generator(cfg.seed, "search", t)
+    alphas = filter_weights(target)
+    if policy is not None:
+        choice = policy.draw(gen)
+        taus = policy.thresholds(choice)
+    else:
+        choice, taus = None, {name: cfg.fixed_threshold for name in alphas}
+    scores = {name: perturb(a, cfg.perturbation, gen) for name, a in alphas.items()}
+    drawn = {name: keep_by_threshold(s, taus[name], cfg.min_channels, cfg.channel_multiple)
+             for name, s in scores.items()}
+    drawn_ratio = flops.ratio(drawn)
+    keep, scale = drawn, 1.0
+    if cfg.budget_projection:
+        keep, scale = fit_to_budget(scores, taus, flops.ratio, cfg.flops_target, cfg.min_channels,
+                                    cfg.channel_multiple)
+
+    source = target
+    if not cfg.use_updater:  # ablation: every sub-network starts from fresh parameters
+        source = build_model(cfg.arch, ctx.splits.info.num_classes, ctx.splits.info.channels,
+                             ctx.splits.info.image_size, gate=cfg.gate_position, init=False).to(ctx.device)
+        torch.manual_seed(cfg.seed * 1000 + t)
+        kaiming_init(source)
+        with torch.no_grad():
+            for name, a in filter_weights(source).items():
+                a.copy_(alphas[name])
+    sub = extract(source, keep)
+
+    m_t, lr_t = cfg.search_schedule(t)
+    set_trainable(sub, params=True, alphas=False)
+    opt = make_optimizer(split_parameters(sub)[0], cfg.optimizer, lr_t, cfg.momentum, cfg.weight_decay)
+    for e in range(m_t):
+        train_epoch(sub, ctx.splits.train, opt, batch_size=cfg.batch_size, device=ctx.device,
+                    generator=generator(cfg.seed, "search", t, "params", e), stage=f"search {t} params {e + 1}/{m_t}")
+    set_trainable(sub, params=False, alphas=True)
+    fopt = torch.optim.SGD(split_parameters(sub)[1], lr=cfg.filter_lr, momentum=cfg.momentum)
+    for e in range(cfg.filter_epochs):
+        train_epoch(sub, ctx.splits.val, fopt, batch_size=cfg.batch_size, device=ctx.device,
+                    generator=generator(cfg.seed, "search", t, "filters", e), stage=f"search {t} filters {e + 1}",
+                    extra_loss=lambda: cfg.filter_lambda * regularizer(sub, cfg.filter_regularizer))
+    set_trainable(sub, params=True, alphas=True)
+
+    val = evaluate(sub, ctx.splits.val, cfg.eval_batch_size, ctx.device)
+    ratio = flops.ratio(keep)
+    r = reward(val["acc"], drawn_ratio, cfg.flops_target, cfg.gamma)
+    advantage = policy.update(choice, r) if policy is not None else 0.0
+    if cfg.use_updater:
+        write_back(target, sub, keep)
+    record = {"step": t, "epochs": m_t, "lr": lr_t, "thresholds": taus, "threshold_scale": scale,
+              "drawn_flops_ratio": drawn_ratio, "flops_ratio": ratio, "params": count_params(sub),
+              "val_acc": val["acc"], "val_loss": val["loss"], "reward": r, "advantage": advantage,
+              "widths": {name: len(k) for name, k in keep.items()},
+              "within_budget": ratio <= cfg.flops_target + 1e-9}
+    return record, sub, keep
+
+
+def search(ctx, target: torch.nn.Module, flops: FlopsModel) -> dict:
+    """All T search steps, resumable; returns the search state with the best candidate."""
+    cfg = ctx.cfg
+    layers = [layer.name for layer in target.prunable_layers()]
+    policy = None
+    if cfg.threshold_mode == "learned":
+        policy = ThresholdPolicy(layers, cfg.thresholds, cfg.policy_lr, cfg.baseline_momentum)
+    path = ctx.checkpoint_path("search")
+    state = {"step": 0, "candidates": [], "best": None, "best_state": None, "best_keep": None,
+             "policy_probabilities": []}
+    if path.exists():
+        saved = checkpoint.load(path)
+        target.load_state_dict(saved["target"])
+        if policy is not None:
+            policy.load(saved["policy"])
+        state = saved["search"]
+    bar = tqdm(range(state["step"] + 1, cfg.search_steps + 1), initial=state["step"], total=cfg.search_steps,
+               desc="search", disable=None)
+    for t in bar:
+        t0 = time.perf_counter()
+        record, sub, keep = search_step(ctx, target, t, policy, flops)
+        record["seconds"] = time.perf_counter() - t0
+        state["candidates"].append(record)
+        if policy is not None:
+            state["policy_probabilities"].append(policy.probabilities().tolist())
+        best = state["best"]
+        if record["within_budget"] and (best is None or record["val_acc"] > best["val_acc"]):
+            state["best"] = record
+            state["best_state"] = {k: v.detach().cpu().clone() for k, v in sub.state_dict().items()}
+            state["best_keep"] = {k: v.cpu() for k, v in keep.items()}
+        state["step"] = t
+        checkpoint.save({"target": target.state_dict(), "policy": policy.state() if policy else None,
+                         "search": state}, path)
+        ctx.log({"stage": "search", **{k: v for k, v in record.items() if k != "widths"}})
+        bar.set_postfix(val_acc=f"{record['val_acc']:.3f}", flops=f"{record['flops_ratio']:.2f}")
+    if state["best"] is None:
+        raise RuntimeError("no search candidate met the FLOPs budget; enable budget_projection or raise "
+                           "the FLOPs target")
+    return state
+
+
+def selected_network(ctx, state: dict) -> torch.nn.Module:
+    """The best candidate as a plain network (filter weights folded into BN)."""
+    cfg, info = ctx.cfg, ctx.splits.info
+    shell = build_model(cfg.arch, info.num_classes, info.channels, info.image_size, gate=cfg.gate_position,
+                        init=False)
+    sub = extract(shell, state["best_keep"])
+    sub.load_state_dict(state["best_state"])
+    return fold(sub).to(ctx.device)
+
+
+def run_jst(ctx) -> dict:
+    """The JST method: coarse training, search, selection, fine-tuning on the whole training set."""
+    cfg = ctx.cfg
+    target = build_target(ctx)
+    flops = FlopsModel(target, ctx.splits.info.input_shape)
+    coarse_train(ctx, target)
+    ctx.stop_after("coarse")
+    dense = fold(target)  # the coarse-trained target network: the dense reference of this run
+    state = search(ctx, target, flops)
+    ctx.stop_after("search")
+    model = selected_network(ctx, state)
+    fit(ctx, model, ctx.splits.full_train, stage="finetune", epochs=cfg.finetune_epochs, lr=cfg.finetune_lr,
+        schedule=cfg.finetune_schedule, batch_size=cfg.finetune_batch_size)
+    return {"model": model, "dense_model": dense,
+            "dense_source": "the coarse-trained target network (filter weights folded)",
+            "extra": {"candidates": state["candidates"], "selected_step": state["best"]["step"],
+                      "selected_val_acc": state["best"]["val_acc"],
+                      "policy_probabilities": state["policy_probabilities"],
+                      "final_filter_weights": {k: v.detach().cpu().tolist()
+                                               for k, v in filter_weights(target).items()}}}

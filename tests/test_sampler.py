@@ -1,0 +1,62 @@
+import math
+
+import pytest
+import torch
+
+from jst.sampler import fit_to_budget, keep_by_threshold, perturb, sample
+
+
+def test_cumulative_threshold_on_hand_made_weights():
+    # softmax(log p) = p: probabilities 0.4, 0.3, 0.2, 0.1 on filters 2, 0, 3, 1
+    scores = torch.log(torch.tensor([0.3, 0.1, 0.4, 0.2]))
+    assert keep_by_threshold(scores, 0.4).tolist() == [2]          # 0.4 reaches 0.4
+    assert keep_by_threshold(scores, 0.41).tolist() == [0, 2]      # 0.4 + 0.3
+    assert keep_by_threshold(scores, 0.7).tolist() == [0, 2]
+    assert keep_by_threshold(scores, 0.71).tolist() == [0, 2, 3]   # + 0.2
+    assert keep_by_threshold(scores, 1.0).tolist() == [0, 1, 2, 3]
+
+
+def test_uniform_weights_keep_the_threshold_fraction():
+    scores = torch.zeros(20)
+    for tau in (0.6, 0.65, 0.7, 0.75, 0.8):
+        assert len(keep_by_threshold(scores, tau)) == math.ceil(tau * 20 - 1e-9)
+
+
+def test_minimum_and_hardware_multiple():
+    scores = torch.tensor([10.0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    assert len(keep_by_threshold(scores, 0.6)) == 1
+    assert len(keep_by_threshold(scores, 0.6, min_keep=3)) == 3
+    assert len(keep_by_threshold(scores, 0.6, multiple=4)) == 4
+    with pytest.raises(ValueError):
+        keep_by_threshold(scores, 0.0)
+
+
+def test_perturbation_off_is_deterministic():
+    alpha = torch.randn(64)
+    a = perturb(alpha, 0.0, torch.Generator().manual_seed(1))
+    b = perturb(alpha, 0.0, torch.Generator().manual_seed(2))
+    assert torch.equal(a, alpha) and torch.equal(b, alpha)
+    alphas, taus = {"l": alpha}, {"l": 0.7}
+    assert torch.equal(sample(alphas, taus, 0.0, torch.Generator().manual_seed(1))["l"],
+                       sample(alphas, taus, 0.0, torch.Generator().manual_seed(2))["l"])
+
+
+def test_perturbation_on_changes_the_draw_and_is_seeded():
+    alphas, taus = {"l": torch.zeros(64)}, {"l": 0.5}
+    draws = [sample(alphas, taus, 0.5, torch.Generator().manual_seed(s))["l"] for s in range(5)]
+    assert any(not torch.equal(draws[0], d) for d in draws[1:])
+    again = sample(alphas, taus, 0.5, torch.Generator().manual_seed(0))["l"]
+    assert torch.equal(draws[0], again)
+
+
+def test_budget_projection_meets_the_budget_with_the_largest_scale():
+    scores = {"a": torch.zeros(10), "b": torch.zeros(10)}
+    taus = {"a": 0.8, "b": 0.8}
+    ratio = lambda keep: (len(keep["a"]) * len(keep["b"])) / 100  # a product, like conv FLOPs
+    keep, scale = fit_to_budget(scores, taus, ratio, 0.25)
+    assert ratio(keep) <= 0.25
+    assert len(keep["a"]) == len(keep["b"]) == 5 and scale == pytest.approx(0.625, abs=1e-6)  # 0.8 s <= 0.5
+    keep, scale = fit_to_budget(scores, taus, ratio, 0.9)
+    assert scale == 1.0 and len(keep["a"]) == 8
+    with pytest.raises(ValueError):
+        fit_to_budget(scores, taus, ratio, 0.001)

@@ -1,0 +1,30 @@
+import torch
+
+from jst.thresholds import ThresholdPolicy, reward
+
+
+def test_reward_penalises_only_flops_above_the_budget():
+    assert reward(0.9, 0.4, 0.5, 2.0) == 0.9
+    assert abs(reward(0.9, 0.6, 0.5, 2.0) - 0.7) < 1e-12
+
+
+def test_policy_learns_the_rewarded_threshold():
+    policy = ThresholdPolicy(["a", "b"], lr=0.1)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(150):
+        choice = policy.draw(gen)
+        r = float((choice == 4).float().mean())  # reward for choosing the highest threshold
+        policy.update(choice, r)
+    probs = policy.probabilities()
+    assert torch.all(probs[:, 4] > 0.6), probs
+    assert policy.thresholds(torch.tensor([4, 0])) == {"a": 0.8, "b": 0.6}
+
+
+def test_policy_state_round_trips():
+    a = ThresholdPolicy(["x"])
+    a.update(torch.tensor([1]), 1.0)
+    a.update(torch.tensor([2]), 0.0)
+    b = ThresholdPolicy(["x"])
+    b.load(a.state())
+    assert torch.equal(a.probabilities(), b.probabilities())
+    assert float(a.baseline) == float(b.baseline)
