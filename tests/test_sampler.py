@@ -60,3 +60,11 @@ def test_budget_projection_meets_the_budget_with_the_largest_scale():
     assert scale == 1.0 and len(keep["a"]) == 8
     with pytest.raises(ValueError):
         fit_to_budget(scores, taus, ratio, 0.001)
+
+
+def test_importance_keep_top_orders_indices():
+    from jst.importance import keep_fraction, keep_top
+    assert keep_top(torch.tensor([0.1, 5.0, 0.3, 2.0]), 2).tolist() == [1, 3]
+    assert keep_top(torch.tensor([0.1, 5.0]), 0).tolist() == [1]  # never empties a layer
+    keep = keep_fraction({"a": torch.arange(10.0), "b": torch.arange(4.0)}, {"a": 0.3})
+    assert keep["a"].tolist() == [7, 8, 9] and keep["b"].tolist() == [0, 1, 2, 3]
