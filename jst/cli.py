@@ -17,6 +17,13 @@ from .errors import JstError, TrainingDiverged
 STAGES = {"coarse": "coarse", "search": "search", "run": None}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2), like every other bad input."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog.split()[-1]}: {message} (see --help)\n")
+
+
 def _run_parser(sub, name: str, help_text: str):
     from .config import SCALES
     from .data import DATASETS
@@ -40,7 +47,7 @@ def _run_parser(sub, name: str, help_text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m jst", description=__doc__.splitlines()[0],
+    parser = _Parser(prog="python -m jst", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub, "run", "run a method end to end: train, prune, fine-tune, export, test")

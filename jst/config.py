@@ -86,7 +86,7 @@ class Config:
         unknown = set(d) - set(known)
         if unknown:
             raise ConfigError(f"unknown config fields: {', '.join(sorted(unknown))}")
-        return cls(**{k: _coerce(known[k], v) for k, v in d.items()})
+        return cls(**{k: _typed(known[k], v) for k, v in d.items()})
 
     def search_schedule(self, t: int) -> tuple[int, float]:
         """(M_t, lr_t) of search step t (1-based): the coarse-to-fine schedule."""
@@ -94,9 +94,36 @@ class Config:
         return self.search_epochs[i], self.search_lr[i]
 
 
-def _coerce(f: dataclasses.Field, v):
-    if isinstance(v, list) and "tuple" in str(f.type):
-        return tuple(v)
+def _typed(f: dataclasses.Field, v):
+    """Check ``v`` against the field's annotation (a string: annotations are postponed) and coerce
+    JSON shapes (lists to tuples, ints to floats)."""
+    kind = str(f.type)
+    if kind.endswith(" | None"):
+        if v is None:
+            return None
+        kind = kind[: -len(" | None")]
+    ok = True
+    if kind == "bool":
+        ok = isinstance(v, bool)
+    elif kind == "int":
+        ok = isinstance(v, int) and not isinstance(v, bool)
+    elif kind == "float":
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        v = float(v) if ok else v
+    elif kind == "str":
+        ok = isinstance(v, str)
+    elif kind.startswith("tuple"):
+        ok = isinstance(v, (list, tuple)) and len(v) > 0 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+        if ok and "int" in kind:
+            ok = all(isinstance(x, int) for x in v)
+        v = tuple(v) if ok else v
+        if ok and "..." not in kind and len(v) != kind.count(",") + 1:
+            ok = False
+    elif kind == "dict":
+        ok = isinstance(v, dict)
+    if not ok:
+        raise ConfigError(f"{f.name} must be {str(f.type)}, got {v!r}")
     return v
 
 

@@ -204,7 +204,7 @@ def _torchvision(name: str, root: Path, augment: str, download: bool):
            "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}[name]
     try:
         train, test = cls(str(root), train=True, download=download), cls(str(root), train=False, download=download)
-    except (RuntimeError, OSError, ValueError) as e:
+    except (RuntimeError, OSError, ValueError, AssertionError, EOFError, IndexError) as e:  # malformed files
         raise DataError(f"{name} not found or unreadable under {root} ({_HOW_TO_GET[name]}): "
                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     mean, std = _STATS[name]

@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from . import __version__, checkpoint, data
-from .config import Config
-from .errors import ConfigError, JstError
+from .config import SCALES, Config
+from .errors import CheckpointError, ConfigError, JstError
 from .export import load_exported, save_exported
 from .flops import FlopsModel, count
 from .models import build_model
@@ -48,6 +48,12 @@ class RunContext:
     def log(self, record: dict) -> None:
         self.runlog.write(record)
 
+    def save_checkpoint(self, stage: str, state: dict) -> None:
+        """Atomically save a stage's state with what every checkpoint carries: the arch, the global RNG
+        states and the log's length (a resumed run cuts the log back to it)."""
+        checkpoint.save({**state, "arch": self.cfg.arch, "rng": checkpoint.rng_state(),
+                         "log_lines": self.runlog.lines}, self.checkpoint_path(stage))
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -78,8 +84,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"unknown arch {cfg.arch!r}; choose from {', '.join(ARCHS)}")
     if not 0 < cfg.flops_target <= 1:
         raise ConfigError(f"flops target must be in (0, 1], got {cfg.flops_target}")
-    if not all(0 < t <= 1 for t in (*cfg.thresholds, cfg.fixed_threshold)):
-        raise ConfigError("thresholds must lie in (0, 1]")
+    bad = [t for t in (*cfg.thresholds, cfg.fixed_threshold) if not 0 < t <= 1]
+    if bad:
+        raise ConfigError(f"thresholds must lie in (0, 1], got {bad[0]}")
     if not 0 <= cfg.seed < 2 ** 32:
         raise ConfigError(f"seed must be in [0, 2**32), got {cfg.seed}")
     for name in ("coarse_epochs", "search_steps", "filter_epochs", "finetune_epochs", "dense_epochs"):
@@ -92,7 +99,33 @@ def validate(cfg: Config) -> None:
     if cfg.gate_position not in ("after_bn", "before_bn"):
         raise ConfigError("gate_position must be 'after_bn' or 'before_bn'")
     if not 0 < cfg.val_fraction < 1:
-        raise ConfigError("val_fraction must be in (0, 1)")
+        raise ConfigError(f"val_fraction must be in (0, 1), got {cfg.val_fraction}")
+    from .filter_weights import INITS, REGULARIZERS
+    from .data import AUGMENTS
+    choices = {"optimizer": ("sgd", "adam"), "filter_weight_init": INITS, "filter_regularizer": REGULARIZERS,
+               "finetune_schedule": ("cosine", "step", "constant"), "augment": AUGMENTS, "scale": SCALES}
+    for name, allowed in choices.items():
+        if getattr(cfg, name) not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")
+    for name in ("batch_size", "eval_batch_size", "finetune_batch_size", "min_channels", "channel_multiple",
+                 "finetune_step"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    for name in ("max_train_samples", "max_test_samples"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 2:
+            raise ConfigError(f"{name} must be >= 2 or null, got {getattr(cfg, name)}")
+    if cfg.image_size is not None and cfg.image_size < 8:
+        raise ConfigError(f"image_size must be >= 8 px, got {cfg.image_size}")
+    for name in ("coarse_lr", "finetune_lr", "filter_lr", "policy_lr"):
+        if not getattr(cfg, name) > 0:
+            raise ConfigError(f"{name} must be > 0, got {getattr(cfg, name)}")
+    if not all(lr > 0 for lr in cfg.search_lr):
+        raise ConfigError(f"search_lr must be > 0, got {list(cfg.search_lr)}")
+    for name in ("perturbation", "weight_decay", "gamma", "filter_lambda", "search_switch"):
+        if getattr(cfg, name) < 0:
+            raise ConfigError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+    if not 0 <= cfg.momentum < 1 or not 0 <= cfg.baseline_momentum < 1:
+        raise ConfigError("momentum and baseline_momentum must be in [0, 1)")
     if cfg.data_root is None:
         raise ConfigError("no data root: pass --data-root or set JST_DATA_ROOT")
 
@@ -106,15 +139,11 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
     device = resolve_device(cfg.device)
     out = Path(out)
     result_path = out / "result.json"
-    if result_path.exists() and not force:
-        return _read_json(result_path)
     config_path = out / "config.json"
-    if config_path.exists() and not force:
-        saved = _read_json(config_path)
-        if saved != cfg.to_json():
-            diff = sorted(k for k in set(saved) | set(cfg.to_json()) if saved.get(k) != cfg.to_json().get(k))
-            raise ConfigError(f"{out} holds a run started with a different config ({', '.join(diff)}); "
-                              "use another --out or --force to start over")
+    if not force:
+        _check_resumable(out, cfg)
+        if result_path.exists():
+            return _read_json(result_path)  # finished: reused, never overwritten without --force
     splits = data.load(cfg.dataset, cfg.data_root, seed=cfg.seed, val_fraction=cfg.val_fraction,
                        max_train_samples=cfg.max_train_samples, max_test_samples=cfg.max_test_samples,
                        augment=cfg.augment, image_size=cfg.image_size, download=cfg.download,
@@ -123,10 +152,15 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
     if force and out.exists():
         _clear_run(out)
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint.save_json(cfg.to_json(), config_path)
+    if not config_path.exists():
+        checkpoint.save_json(cfg.to_json(), config_path)
     _set_determinism(cfg)
 
-    ctx = RunContext(cfg, splits, device, out, RunLog(out / "log.jsonl"), until)
+    for stale in [*out.glob(".*.tmp"), *(out / "checkpoints").glob(".*.tmp")]:
+        stale.unlink()  # writes a killed run never finished
+    runlog = RunLog(out / "log.jsonl")
+    runlog.truncate(_resume_point(out))
+    ctx = RunContext(cfg, splits, device, out, runlog, until)
     started = time.time()
     try:
         outcome = METHODS[cfg.method](ctx)
@@ -163,6 +197,38 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
     return result
 
 
+# Fields that say where or how a run executes, not what it computes: they may change on resume.
+RUNTIME_FIELDS = ("device", "data_root", "workers", "download")
+
+
+def _identity(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in RUNTIME_FIELDS}
+
+
+def _check_resumable(out: Path, cfg: Config) -> None:
+    """Refuse, before any work, to resume a run folder that another config started or whose checkpoints
+    are unreadable or belong to another architecture."""
+    config_path = out / "config.json"
+    if config_path.exists():
+        saved, current = _identity(_read_json(config_path)), _identity(cfg.to_json())
+        if saved != current:
+            diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+            raise ConfigError(f"{out} holds a run started with a different config ({', '.join(diff)}); "
+                              "use another --out or --force to start over")
+    for path in sorted((out / "checkpoints").glob("*.pt")):
+        state = checkpoint.load(path, mmap=True)
+        if not isinstance(state, dict) or "log_lines" not in state:
+            raise CheckpointError(f"{path}: not a jst checkpoint (missing fields)")
+        if state.get("arch") != cfg.arch:
+            raise CheckpointError(f"{path}: checkpoint of arch {state.get('arch')!r}, this run is {cfg.arch!r}")
+
+
+def _resume_point(out: Path) -> int:
+    """Log lines covered by the newest checkpoint (0 for a new run)."""
+    return max((int(checkpoint.load(p, mmap=True)["log_lines"]) for p in (out / "checkpoints").glob("*.pt")),
+               default=0)
+
+
 def check_budget(cfg: Config, info: data.DataInfo) -> None:
     if cfg.method in ("dense",):
         return
@@ -176,8 +242,22 @@ def check_budget(cfg: Config, info: data.DataInfo) -> None:
 def versions() -> dict:
     import numpy
     import torchvision
-    return {"jst": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": numpy.__version__}
+    return {"jst": __version__, "git_commit": _git_commit(), "python": platform.python_version(),
+            "torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": numpy.__version__}
+
+
+def _git_commit() -> str | None:
+    """The commit of the code that ran (with "+dirty" if it had uncommitted changes), for provenance."""
+    import subprocess
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "jst"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+dirty" if dirty else "")) or None
 
 
 def hardware(device: torch.device) -> dict:

@@ -13,7 +13,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoint
+from . import checkpoint, faults
 from .filter_weights import filter_weights, fold, init_filter_weights, regularizer, set_trainable, split_parameters
 from .flops import FlopsModel, count_params
 from .models import build_model, kaiming_init
@@ -45,8 +45,8 @@ def coarse_train(ctx, target: torch.nn.Module) -> None:
     set_trainable(target, params=True, alphas=True)
 
 
-def search_step(ctx, target, t: int, policy: ThresholdPolicy | None, flops: FlopsModel) -> tuple[dict, torch.nn.Module, dict]:
-    """Run search step t; returns (candidate record, trained sub-network, kept indices)."""
+def draw(ctx, target, t: int, policy: ThresholdPolicy | None, flops: FlopsModel) -> dict:
+    """Thresholds from the policy, then the sampler (Algorithm 1), then the budget projection."""
     cfg = ctx.cfg
     gen = generator(cfg.seed, "search", t)
     alphas = filter_weights(target)
@@ -56,49 +56,95 @@ def search_step(ctx, target, t: int, policy: ThresholdPolicy | None, flops: Flop
     else:
         choice, taus = None, {name: cfg.fixed_threshold for name in alphas}
     scores = {name: perturb(a, cfg.perturbation, gen) for name, a in alphas.items()}
-    drawn = {name: keep_by_threshold(s, taus[name], cfg.min_channels, cfg.channel_multiple)
-             for name, s in scores.items()}
-    drawn_ratio = flops.ratio(drawn)
-    keep, scale = drawn, 1.0
+    keep = {name: keep_by_threshold(s, taus[name], cfg.min_channels, cfg.channel_multiple)
+            for name, s in scores.items()}
+    drawn_ratio, scale = flops.ratio(keep), 1.0
     if cfg.budget_projection:
         keep, scale = fit_to_budget(scores, taus, flops.ratio, cfg.flops_target, cfg.min_channels,
                                     cfg.channel_multiple)
+    return {"step": t, "choice": choice, "thresholds": taus, "keep": keep, "threshold_scale": scale,
+            "drawn_flops_ratio": drawn_ratio}
 
-    source = target
-    if not cfg.use_updater:  # ablation: every sub-network starts from fresh parameters
-        source = build_model(cfg.arch, ctx.splits.info.num_classes, ctx.splits.info.channels,
-                             ctx.splits.info.image_size, gate=cfg.gate_position, init=False).to(ctx.device)
-        torch.manual_seed(cfg.seed * 1000 + t)
-        kaiming_init(source)
-        with torch.no_grad():
-            for name, a in filter_weights(source).items():
-                a.copy_(alphas[name])
-    sub = extract(source, keep)
 
+def _fresh_source(ctx, target, t: int) -> torch.nn.Module:
+    """Ablation `use_updater=False`: a re-initialised network carrying the target's filter weights."""
+    cfg, info = ctx.cfg, ctx.splits.info
+    source = build_model(cfg.arch, info.num_classes, info.channels, info.image_size, gate=cfg.gate_position,
+                         init=False).to(ctx.device)
+    torch.manual_seed(cfg.seed * 1000 + t)
+    kaiming_init(source)
+    with torch.no_grad():
+        for name, a in filter_weights(source).items():
+            a.copy_(filter_weights(target)[name])
+    return source
+
+
+def train_candidate(ctx, sub: torch.nn.Module, plan: dict, resume: dict | None) -> None:
+    """M_t epochs of parameters on Dtrain, then N epochs of filter weights on Dval (CE + lambda * reg).
+    Checkpointed after every epoch (``search_step``), so a crash inside a step costs at most one epoch."""
+    cfg, t = ctx.cfg, plan["step"]
     m_t, lr_t = cfg.search_schedule(t)
-    set_trainable(sub, params=True, alphas=False)
-    opt = make_optimizer(split_parameters(sub)[0], cfg.optimizer, lr_t, cfg.momentum, cfg.weight_decay)
-    for e in range(m_t):
-        train_epoch(sub, ctx.splits.train, opt, batch_size=cfg.batch_size, device=ctx.device,
-                    generator=generator(cfg.seed, "search", t, "params", e), stage=f"search {t} params {e + 1}/{m_t}")
-    set_trainable(sub, params=False, alphas=True)
-    fopt = torch.optim.SGD(split_parameters(sub)[1], lr=cfg.filter_lr, momentum=cfg.momentum)
-    for e in range(cfg.filter_epochs):
-        train_epoch(sub, ctx.splits.val, fopt, batch_size=cfg.batch_size, device=ctx.device,
-                    generator=generator(cfg.seed, "search", t, "filters", e), stage=f"search {t} filters {e + 1}",
-                    extra_loss=lambda: cfg.filter_lambda * regularizer(sub, cfg.filter_regularizer))
+    phases = [("params", m_t, lr_t), ("filters", cfg.filter_epochs, cfg.filter_lr)]
+    done = (resume["phase"], resume["epoch"]) if resume else ("params", 0)
+    for phase, epochs, lr in phases:
+        if done[0] == "filters" and phase == "params":
+            continue
+        start = done[1] if phase == done[0] else 0
+        set_trainable(sub, params=phase == "params", alphas=phase == "filters")
+        params, alphas = split_parameters(sub)
+        if phase == "params":
+            opt = make_optimizer(params, cfg.optimizer, lr, cfg.momentum, cfg.weight_decay)
+            source, extra = ctx.splits.train, None
+        else:
+            opt = torch.optim.SGD(alphas, lr=lr, momentum=cfg.momentum)
+            source = ctx.splits.val
+            extra = lambda: cfg.filter_lambda * regularizer(sub, cfg.filter_regularizer)  # noqa: E731
+        if resume and phase == resume["phase"] and start > 0:
+            opt.load_state_dict(resume["optimizer"])
+        for e in range(start, epochs):
+            train_epoch(sub, source, opt, batch_size=cfg.batch_size, device=ctx.device, extra_loss=extra,
+                        generator=generator(cfg.seed, "search", t, phase, e),
+                        stage=f"search step {t} {phase} epoch {e + 1}/{epochs}")
+            ctx.save_checkpoint("search_step", {"plan": _storable(plan), "phase": phase, "epoch": e + 1,
+                                                "sub": sub.state_dict(), "optimizer": opt.state_dict()})
+            faults.point("epoch")
     set_trainable(sub, params=True, alphas=True)
+
+
+def _storable(plan: dict) -> dict:
+    return {**plan, "choice": plan["choice"] if plan["choice"] is not None else torch.empty(0, dtype=torch.long)}
+
+
+def _loaded(plan: dict) -> dict:
+    return {**plan, "choice": plan["choice"] if plan["choice"].numel() else None}
+
+
+def search_step(ctx, target, t: int, policy: ThresholdPolicy | None, flops: FlopsModel) -> tuple[dict, torch.nn.Module, dict]:
+    """Run (or finish) search step t; returns (candidate record, trained sub-network, kept indices)."""
+    cfg = ctx.cfg
+    path = ctx.checkpoint_path("search_step")
+    resume = checkpoint.load(path) if path.exists() else None
+    if resume is not None and resume["plan"]["step"] != t:
+        resume = None  # left over from a finished step
+    plan = _loaded(resume["plan"]) if resume else draw(ctx, target, t, policy, flops)
+    keep = plan["keep"]
+    sub = extract(target if cfg.use_updater else _fresh_source(ctx, target, t), keep)
+    if resume:
+        checkpoint.restore(sub, resume["sub"], path)
+        checkpoint.set_rng_state(resume["rng"])
+    train_candidate(ctx, sub, plan, resume)
 
     val = evaluate(sub, ctx.splits.val, cfg.eval_batch_size, ctx.device)
     ratio = flops.ratio(keep)
-    r = reward(val["acc"], drawn_ratio, cfg.flops_target, cfg.gamma)
-    advantage = policy.update(choice, r) if policy is not None else 0.0
+    r = reward(val["acc"], plan["drawn_flops_ratio"], cfg.flops_target, cfg.gamma)
+    advantage = policy.update(plan["choice"], r) if policy is not None else 0.0
     if cfg.use_updater:
         write_back(target, sub, keep)
-    record = {"step": t, "epochs": m_t, "lr": lr_t, "thresholds": taus, "threshold_scale": scale,
-              "drawn_flops_ratio": drawn_ratio, "flops_ratio": ratio, "params": count_params(sub),
-              "val_acc": val["acc"], "val_loss": val["loss"], "reward": r, "advantage": advantage,
-              "widths": {name: len(k) for name, k in keep.items()},
+    m_t, lr_t = cfg.search_schedule(t)
+    record = {"step": t, "epochs": m_t, "lr": lr_t, "thresholds": plan["thresholds"],
+              "threshold_scale": plan["threshold_scale"], "drawn_flops_ratio": plan["drawn_flops_ratio"],
+              "flops_ratio": ratio, "params": count_params(sub), "val_acc": val["acc"], "val_loss": val["loss"],
+              "reward": r, "advantage": advantage, "widths": {name: len(k) for name, k in keep.items()},
               "within_budget": ratio <= cfg.flops_target + 1e-9}
     return record, sub, keep
 
@@ -115,9 +161,10 @@ def search(ctx, target: torch.nn.Module, flops: FlopsModel) -> dict:
              "policy_probabilities": []}
     if path.exists():
         saved = checkpoint.load(path)
-        target.load_state_dict(saved["target"])
+        checkpoint.restore(target, saved["target"], path)
         if policy is not None:
             policy.load(saved["policy"])
+        checkpoint.set_rng_state(saved["rng"])
         state = saved["search"]
     bar = tqdm(range(state["step"] + 1, cfg.search_steps + 1), initial=state["step"], total=cfg.search_steps,
                desc="search", disable=None)
@@ -134,9 +181,10 @@ def search(ctx, target: torch.nn.Module, flops: FlopsModel) -> dict:
             state["best_state"] = {k: v.detach().cpu().clone() for k, v in sub.state_dict().items()}
             state["best_keep"] = {k: v.cpu() for k, v in keep.items()}
         state["step"] = t
-        checkpoint.save({"target": target.state_dict(), "policy": policy.state() if policy else None,
-                         "search": state}, path)
         ctx.log({"stage": "search", **{k: v for k, v in record.items() if k != "widths"}})
+        ctx.save_checkpoint("search", {"target": target.state_dict(),
+                                       "policy": policy.state() if policy else None, "search": state})
+        ctx.checkpoint_path("search_step").unlink(missing_ok=True)
         bar.set_postfix(val_acc=f"{record['val_acc']:.3f}", flops=f"{record['flops_ratio']:.2f}")
     if state["best"] is None:
         raise RuntimeError("no search candidate met the FLOPs budget; enable budget_projection or raise "

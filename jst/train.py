@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import checkpoint
+from . import checkpoint, faults
 from .errors import TrainingDiverged
 
 
@@ -68,6 +68,7 @@ def train_epoch(model: nn.Module, source, optimizer: torch.optim.Optimizer, *, b
         optimizer.zero_grad(set_to_none=True)
         objective.backward()
         optimizer.step()
+        faults.point("batch")
         n = y.numel()
         total_loss += loss.item() * n
         correct += (out.argmax(1) == y).sum().item()
@@ -103,22 +104,24 @@ def fit(ctx, model: nn.Module, source, *, stage: str, epochs: int, lr: float, sc
     start = 0
     if path.exists():
         state = checkpoint.load(path)
-        model.load_state_dict(state["model"])
+        checkpoint.restore(model, state["model"], path)
         optimizer.load_state_dict(state["optimizer"])
+        checkpoint.set_rng_state(state["rng"])
         start = state["epoch"]
     bar = tqdm(range(start, epochs), initial=start, total=epochs, desc=stage, disable=None)
     for epoch in bar:
         t0 = time.perf_counter()
         set_lr(optimizer, lr_at(schedule, lr, epoch, epochs, cfg.finetune_step))
-        stats = train_epoch(model, source, optimizer, batch_size=batch_size, device=ctx.device, stage=stage,
-                            generator=generator(cfg.seed, stage, epoch))
+        stats = train_epoch(model, source, optimizer, batch_size=batch_size, device=ctx.device,
+                            stage=f"{stage} epoch {epoch + 1}", generator=generator(cfg.seed, stage, epoch))
         record = {"stage": stage, "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
                   "train_loss": stats["loss"], "train_acc": stats["acc"]}
         if val_source is not None:
             record["val_acc"] = evaluate(model, val_source, cfg.eval_batch_size, ctx.device)["acc"]
         record["seconds"] = time.perf_counter() - t0
         bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.3f}")
-        checkpoint.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "epoch": epoch + 1}, path)
         ctx.log(record)
+        ctx.save_checkpoint(stage, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                    "epoch": epoch + 1})
+        faults.point("epoch")
     return model

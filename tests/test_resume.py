@@ -1,0 +1,119 @@
+"""Kill real runs with SIGKILL at random points, resume them, and demand bit-identical outcomes.
+
+Kill points: the n-th training batch, the n-th finished epoch, or the middle of the n-th checkpoint
+write (jst.faults, after the temporary file is written and before it is renamed), with n drawn at
+random over the whole run (coarse training, the parameter and filter-weight epochs of every search step,
+fine-tuning, export); plus SIGKILLs from outside at random times. The outcome must equal an
+uninterrupted run: the exported weights byte for byte, result.json and the log's content (timings aside).
+"""
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+# 800 training images: coarse 2 epochs, T = 3 (M = 2, then 1), N = 1, fine-tune 2.
+# Per run: 83 batches, 12 epochs, 17 checkpoint/record writes.
+OVERRIDES = ["--set", "max_train_samples=800", "--set", "coarse_epochs=2", "--set", "search_steps=3",
+             "--set", "search_epochs=[2,1]", "--set", "finetune_epochs=2"]
+EVENTS = {"batch": 83, "epoch": 12, "checkpoint_write": 17}
+TIMING_KEYS = {"wall_time_s", "seconds", "time"}
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # same threads for every run
+
+
+def command(data_root, out):
+    return [sys.executable, "-m", "jst", "run", "--dataset", "mnist", "--arch", "lenet5", "--data-root",
+            str(data_root), "--scale", "smoke", "--seed", "0", "--out", str(out), *OVERRIDES]
+
+
+def strip_timing(obj):
+    if isinstance(obj, dict):
+        return {k: strip_timing(v) for k, v in obj.items() if k not in TIMING_KEYS}
+    if isinstance(obj, list):
+        return [strip_timing(v) for v in obj]
+    return obj
+
+
+def outcome(out):
+    weights = hashlib.sha256((out / "model" / "model.safetensors").read_bytes()).hexdigest()
+    result = strip_timing(json.loads((out / "result.json").read_text()))
+    result["command"] = result["command"].replace(str(out), "<out>")  # each trial has its own folder
+    log = [strip_timing(json.loads(line)) for line in (out / "log.jsonl").read_text().splitlines()]
+    return weights, result, log
+
+
+def run(data_root, out, crash=None):
+    env = dict(ENV, JST_CRASH_AT=crash) if crash else ENV
+    return subprocess.run(command(data_root, out), env=env, capture_output=True, text=True)
+
+
+def kill_from_outside(data_root, out, delay):
+    proc = subprocess.Popen(command(data_root, out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    return proc.wait()
+
+
+def trial(data_root, base, i, plan):
+    out = base / f"trial{i:02d}"
+    stages = []
+    for crash in plan:
+        if isinstance(crash, float):
+            kill_from_outside(data_root, out, crash)
+        else:
+            proc = run(data_root, out, crash)
+            assert proc.returncode == -signal.SIGKILL, (crash, proc.returncode, proc.stderr[-2000:])
+        stages.append(sorted(p.name for p in (out / "checkpoints").glob("*.pt")) if (out / "checkpoints").exists() else [])
+    final = run(data_root, out)
+    assert final.returncode == 0, final.stderr[-2000:]
+    return out, plan, stages
+
+
+def test_killed_runs_resume_bit_identically(data_root, tmp_path):
+    reference = tmp_path / "reference"
+    t0 = time.perf_counter()
+    assert run(data_root, reference).returncode == 0
+    duration = time.perf_counter() - t0
+    expected = outcome(reference)
+
+    rng = random.Random(20201)
+    plans = []
+    for event, n_events in EVENTS.items():
+        for _ in range({"batch": 8, "epoch": 5, "checkpoint_write": 7}[event]):
+            plans.append([f"{event}:{rng.randint(1, n_events)}"])
+    plans[0].append(f"batch:{rng.randint(1, 40)}")            # killed twice: crash, resume, crash again
+    plans[8].append(f"checkpoint_write:{rng.randint(1, 8)}")
+    plans += [[rng.uniform(0.3, 1.0) * duration] for _ in range(4)]  # SIGKILL from outside, any moment
+    assert len(plans) >= 20
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda a: trial(data_root, tmp_path, *a), enumerate(plans)))
+
+    seen = set()
+    for out, plan, stages in results:
+        got = outcome(out)
+        assert got[0] == expected[0], f"weights differ after {plan}"
+        assert got[1] == expected[1], f"result.json differs after {plan}"
+        assert got[2] == expected[2], f"log differs after {plan}"
+        seen.update(name for names in stages for name in names)
+    # the kills landed in every stage: each stage had written checkpoints when some run was killed
+    assert {"coarse.pt", "search_step.pt", "search.pt", "finetune.pt"} <= seen, seen
+
+
+def test_a_kill_mid_write_leaves_only_complete_files(data_root, tmp_path):
+    from jst import checkpoint
+    for k in (2, 6, 10):
+        out = tmp_path / f"torn{k}"
+        assert run(data_root, out, f"checkpoint_write:{k}").returncode == -signal.SIGKILL
+        temporaries = list(out.glob(".*.tmp")) + list((out / "checkpoints").glob(".*.tmp"))
+        assert len(temporaries) == 1  # the write that was cut short never took the real name
+        for path in (out / "checkpoints").glob("*.pt"):
+            assert isinstance(checkpoint.load(path), dict)
+        assert run(data_root, out).returncode == 0
+        assert not list((out / "checkpoints").glob(".*.tmp")) and not list(out.glob(".*.tmp"))
