@@ -88,8 +88,14 @@ def _run(args, until: str | None) -> int:
     cfg = make_config(args.scale, args.arch, method=args.method, dataset=args.dataset, data_root=args.data_root,
                       flops_target=args.flops_target, seed=args.seed, device=args.device,
                       download=args.download, **overrides)
-    result = run(cfg, args.out, force=args.force, until=until)
-    print(json.dumps(_summary(result), indent=2))
+    from . import distributed
+    try:
+        result = run(cfg, args.out, force=args.force, until=until)
+        main_rank = distributed.is_main()
+    finally:
+        distributed.cleanup()
+    if main_rank:
+        print(json.dumps(_summary(result), indent=2))
     return 0
 
 

@@ -73,6 +73,11 @@ class Config:
     finetune_step: int = 20
     # the dense reference (method "dense")
     dense_epochs: int = 200
+    # speed and scale-out (see jst/distributed.py): autocast, memory layout, accumulation, synced BN
+    amp: str = "none"                  # "none", "bf16" or "fp16" (fp16: CUDA only, with a grad scaler)
+    channels_last: bool = False
+    grad_accum: int = 1                # batches per optimizer step: global batch = batch_size * grad_accum
+    sync_bn: bool = False              # batch-norm statistics over all ranks (CUDA only)
     # bookkeeping
     deterministic: bool = True
     extra: dict = field(default_factory=dict)      # method-specific options (baselines)

@@ -80,37 +80,55 @@ class TensorSource:
                             self.std.flatten().tolist(), self.augment if augment is None else augment)
 
     def batches(self, batch_size: int, train: bool, generator: torch.Generator | None = None,
-                device: torch.device | str = "cpu", drop_last: bool = False):
+                device: torch.device | str = "cpu"):
+        """Global batches of ``batch_size`` (this rank's share under torchrun). Training shuffles with
+        ``generator`` and skips a last batch too small for batch-norm on every rank."""
+        from .distributed import shard, world
         n = len(self)
         order = torch.randperm(n, generator=generator) if train else torch.arange(n)
-        stop = n - n % batch_size if (drop_last and n >= batch_size) else n
         mean, std = self.mean.to(device), self.std.to(device)
-        for start in range(0, stop, batch_size):
+        augment = train and self.augment != "none"
+        for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
-            x = self.images[idx].to(device, non_blocking=True)
-            if train and self.augment != "none":
-                x = augment_batch(x, self.augment, generator)
+            if train and len(idx) < 2 * world():
+                break
+            params = draw_augmentation(len(idx), self.images.shape[2], self.augment, generator) if augment else None
+            local = shard(torch.arange(len(idx)))
+            if len(local) == 0:
+                continue
+            x = self.images[idx[local]].to(device, non_blocking=True)
+            if params is not None:
+                x = apply_augmentation(x, *(p[local] for p in params))
             x = (x.float().div_(255) - mean) / std
-            yield x, self.labels[idx].to(device, non_blocking=True)
+            yield x, self.labels[idx[local]].to(device, non_blocking=True)
 
 
-def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random crop with zero padding of size/8 (4 px at 32 px), then (crop_flip) horizontal flip:
-    torchvision's RandomCrop(size, padding) + RandomHorizontalFlip, applied to a uint8 batch."""
+def draw_augmentation(n: int, size: int, kind: str, generator: torch.Generator | None = None):
+    """Crop offsets (with padding size/8) and flip decisions for a batch of n images."""
+    pad = max(1, size // 8)
+    oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5 if kind == "crop_flip" else torch.zeros(n, dtype=torch.bool)
+    return oy, ox, flip
+
+
+def apply_augmentation(x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """torchvision's RandomCrop(size, padding=size/8) + RandomHorizontalFlip on a uint8 batch, at once."""
     n, _, h, w = x.shape
     pad = max(1, h // 8)
     padded = F.pad(x, (pad, pad, pad, pad))
-    oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
-    ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
+    oy, ox, flip = oy.to(x.device), ox.to(x.device), flip.to(x.device)
     rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
     cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
     batch = torch.arange(n, device=x.device)[:, None, None, None]
     chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
     x = padded[batch, chan, rows, cols]
-    if kind == "crop_flip":
-        flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-        x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    return x
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw and apply the augmentation of one batch."""
+    return apply_augmentation(x, *draw_augmentation(x.shape[0], x.shape[2], kind, generator))
 
 
 class StreamSource:
@@ -128,13 +146,22 @@ class StreamSource:
         return StreamSource(sub, self.train_transform, self.eval_transform,
                             self.augment if augment is None else augment, self.workers)
 
-    def batches(self, batch_size: int, train: bool, generator: torch.Generator | None = None,
-                device="cpu", drop_last: bool = False):
-        from torch.utils.data import DataLoader
+    def batches(self, batch_size: int, train: bool, generator: torch.Generator | None = None, device="cpu"):
+        """Training: torch's DistributedSampler (seeded from ``generator``) over the ranks, batch_size //
+        world images per rank. Evaluation: every image once, ranks taking indices[rank::world], no padding."""
+        from torch.utils.data import DataLoader, DistributedSampler, Subset
+        from .distributed import rank, world
         transform = self.train_transform if (train and self.augment != "none") else self.eval_transform
-        loader = DataLoader(_Transformed(self.dataset, transform), batch_size=batch_size, shuffle=train,
-                            generator=generator, num_workers=self.workers, drop_last=drop_last,
-                            pin_memory=str(device).startswith("cuda"), persistent_workers=False)
+        data = _Transformed(self.dataset, transform)
+        seed = int(torch.randint(0, 2 ** 31 - 1, (1,), generator=generator)) if generator is not None else 0
+        if train:
+            sampler = DistributedSampler(data, num_replicas=world(), rank=rank(), shuffle=True, seed=seed,
+                                         drop_last=True)
+        else:
+            sampler, data = None, Subset(data, range(rank(), len(data), world()))
+        loader = DataLoader(data, batch_size=max(1, batch_size // world()), sampler=sampler, drop_last=train,
+                            num_workers=self.workers, pin_memory=str(device).startswith("cuda"),
+                            generator=torch.Generator().manual_seed(seed + rank()), persistent_workers=False)
         for x, y in loader:
             yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
@@ -183,17 +210,16 @@ def load(name: str, root: str | os.PathLike, *, seed: int = 0, val_fraction: flo
     else:
         train, test, info = _torchvision(name, root, augment, download)
     train = _cap(train, max_train_samples, seed)
-    test = _cap(test, max_test_samples, seed, keep_order=True)
+    test = _cap(test, max_test_samples, 0)  # one fixed test subset, whatever the run's seed
     tr, va = split_indices(len(train), val_fraction, seed)
     return Splits(info, train.subset(tr), train.subset(va, augment="none"), train,
                   test.subset(torch.arange(len(test)), augment="none"))
 
 
-def _cap(source, limit: int | None, seed: int, keep_order: bool = False):
+def _cap(source, limit: int | None, seed: int):
+    """A seeded random subset of ``limit`` samples (class folders are sorted: a prefix would be one class)."""
     if limit is None or limit >= len(source):
         return source
-    if keep_order:
-        return source.subset(torch.arange(limit))
     perm = torch.randperm(len(source), generator=torch.Generator().manual_seed(seed + 7919))
     return source.subset(perm[:limit].sort().values)
 

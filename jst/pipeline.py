@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__, checkpoint, data
+from . import __version__, checkpoint, data, distributed
 from .config import SCALES, Config
 from .errors import CheckpointError, ConfigError, JstError
 from .export import load_exported, save_exported
@@ -46,13 +46,21 @@ class RunContext:
         return self.run_dir / "checkpoints" / f"{stage}.pt"
 
     def log(self, record: dict) -> None:
-        self.runlog.write(record)
+        if distributed.is_main():
+            self.runlog.write(record)
 
     def save_checkpoint(self, stage: str, state: dict) -> None:
         """Atomically save a stage's state with what every checkpoint carries: the arch, the global RNG
-        states and the log's length (a resumed run cuts the log back to it)."""
-        checkpoint.save({**state, "arch": self.cfg.arch, "rng": checkpoint.rng_state(),
-                         "log_lines": self.runlog.lines}, self.checkpoint_path(stage))
+        states and the log's length (a resumed run cuts the log back to it). Rank 0 alone writes."""
+        if distributed.is_main():
+            checkpoint.save({**state, "arch": self.cfg.arch, "rng": checkpoint.rng_state(),
+                             "log_lines": self.runlog.lines}, self.checkpoint_path(stage))
+
+    def check_same(self, what: str, obj) -> None:
+        """Under torchrun: verify that every rank holds the same ``obj`` and log the check."""
+        digest = distributed.check_same(what, obj)
+        if digest is not None:
+            self.log({"stage": "consistency", "what": what, "ranks": distributed.world(), "digest": digest})
 
 
 def resolve_device(name: str) -> torch.device:
@@ -136,7 +144,8 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
     if cfg.data_root is None:
         cfg.data_root = data.default_data_root()
     validate(cfg)
-    device = resolve_device(cfg.device)
+    device = distributed.init(cfg.device) or resolve_device(cfg.device)
+    check_distributed(cfg, device)
     out = Path(out)
     result_path = out / "result.json"
     config_path = out / "config.json"
@@ -149,17 +158,19 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
                        augment=cfg.augment, image_size=cfg.image_size, download=cfg.download,
                        workers=cfg.workers)
     check_budget(cfg, splits.info)
-    if force and out.exists():
-        _clear_run(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if not config_path.exists():
-        checkpoint.save_json(cfg.to_json(), config_path)
+    if distributed.is_main():
+        if force and out.exists():
+            _clear_run(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if not config_path.exists():
+            checkpoint.save_json(cfg.to_json(), config_path)
+        for stale in [*out.glob(".*.tmp"), *(out / "checkpoints").glob(".*.tmp")]:
+            stale.unlink()  # writes a killed run never finished
+    distributed.barrier()
     _set_determinism(cfg)
-
-    for stale in [*out.glob(".*.tmp"), *(out / "checkpoints").glob(".*.tmp")]:
-        stale.unlink()  # writes a killed run never finished
     runlog = RunLog(out / "log.jsonl")
-    runlog.truncate(_resume_point(out))
+    if distributed.is_main():
+        runlog.truncate(_resume_point(out))
     ctx = RunContext(cfg, splits, device, out, runlog, until)
     started = time.time()
     try:
@@ -168,7 +179,9 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
         return {"run_dir": str(out), "stopped_after": str(stop), "checkpoints": sorted(
             p.name for p in (out / "checkpoints").glob("*.pt"))}
     model = outcome["model"].eval()
-    save_exported(model.cpu(), out / "model", arch=cfg.arch, info=splits.info)
+    if distributed.is_main():
+        save_exported(model.cpu(), out / "model", arch=cfg.arch, info=splits.info)
+    distributed.barrier()
     exported = load_exported(out / "model", device)
 
     # The test set, once, at the end: the exported network and the dense reference.
@@ -177,9 +190,10 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
                              init=False)
     dense = {**count(dense_arch, shape), "widths": widths(dense_arch), "source": outcome["dense_source"]}
     if outcome["dense_model"] is not None:
-        dense["test_acc"] = evaluate(outcome["dense_model"].to(device), splits.test, cfg.eval_batch_size, device)["acc"]
+        dense["test_acc"] = evaluate(outcome["dense_model"].to(device), splits.test, cfg.eval_batch_size, device,
+                                     cfg.amp)["acc"]
     pruned = {**count(exported, shape), "widths": widths(exported),
-              "test_acc": evaluate(exported, splits.test, cfg.eval_batch_size, device)["acc"]}
+              "test_acc": evaluate(exported, splits.test, cfg.eval_batch_size, device, cfg.amp)["acc"]}
     pruned["flops_ratio"] = pruned["flops"] / dense["flops"]
     pruned["params_ratio"] = pruned["params"] / dense["params"]
     result = {
@@ -189,11 +203,13 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
         "data": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test),
                  "input_shape": list(shape), "num_classes": splits.info.num_classes},
         "wall_time_s": time.time() - started,
-        "versions": versions(), "hardware": hardware(device),
+        "versions": versions(), "hardware": {**hardware(device), "processes": distributed.world()},
         "command": " ".join([Path(sys.executable).name, "-m", "jst", *sys.argv[1:]]) if sys.argv[0].endswith("jst/__main__.py") else None,
         "config": cfg.to_json(), "method_details": outcome["extra"],
     }
-    checkpoint.save_json(result, result_path)
+    if distributed.is_main():
+        checkpoint.save_json(result, result_path)
+    distributed.barrier()
     return result
 
 
@@ -227,6 +243,22 @@ def _resume_point(out: Path) -> int:
     """Log lines covered by the newest checkpoint (0 for a new run)."""
     return max((int(checkpoint.load(p, mmap=True)["log_lines"]) for p in (out / "checkpoints").glob("*.pt")),
                default=0)
+
+
+def check_distributed(cfg: Config, device: torch.device) -> None:
+    """Options that need CUDA or a batch the ranks can share."""
+    if cfg.sync_bn and device.type != "cuda":
+        raise ConfigError("sync_bn needs CUDA (torch's SyncBatchNorm does not run on CPU)")
+    if cfg.amp == "fp16" and device.type != "cuda":
+        raise ConfigError("amp=fp16 needs CUDA; use bf16 on CPU")
+    if cfg.amp not in ("none", "bf16", "fp16"):
+        raise ConfigError(f"amp must be one of none, bf16, fp16, got {cfg.amp!r}")
+    if cfg.grad_accum < 1:
+        raise ConfigError(f"grad_accum must be >= 1, got {cfg.grad_accum}")
+    k = distributed.world()
+    for name in ("batch_size", "finetune_batch_size"):
+        if getattr(cfg, name) % k:
+            raise ConfigError(f"{name} {getattr(cfg, name)} is not divisible by the {k} processes")
 
 
 def check_budget(cfg: Config, info: data.DataInfo) -> None:

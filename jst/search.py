@@ -13,14 +13,14 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoint, faults
+from . import checkpoint, distributed, faults
 from .filter_weights import filter_weights, fold, init_filter_weights, regularizer, set_trainable, split_parameters
 from .flops import FlopsModel, count_params
 from .models import build_model, kaiming_init
 from .sampler import fit_to_budget, keep_by_threshold, perturb
 from .subnetwork import extract
 from .thresholds import ThresholdPolicy, reward
-from .train import evaluate, fit, generator, make_optimizer, set_lr, train_epoch
+from .train import evaluate, fit, generator, make_optimizer, step_options, train_epoch
 from .updater import write_back
 
 
@@ -104,7 +104,7 @@ def train_candidate(ctx, sub: torch.nn.Module, plan: dict, resume: dict | None) 
         for e in range(start, epochs):
             train_epoch(sub, source, opt, batch_size=cfg.batch_size, device=ctx.device, extra_loss=extra,
                         generator=generator(cfg.seed, "search", t, phase, e),
-                        stage=f"search step {t} {phase} epoch {e + 1}/{epochs}")
+                        stage=f"search step {t} {phase} epoch {e + 1}/{epochs}", **step_options(cfg))
             ctx.save_checkpoint("search_step", {"plan": _storable(plan), "phase": phase, "epoch": e + 1,
                                                 "sub": sub.state_dict(), "optimizer": opt.state_dict()})
             faults.point("epoch")
@@ -127,6 +127,8 @@ def search_step(ctx, target, t: int, policy: ThresholdPolicy | None, flops: Flop
     if resume is not None and resume["plan"]["step"] != t:
         resume = None  # left over from a finished step
     plan = _loaded(resume["plan"]) if resume else draw(ctx, target, t, policy, flops)
+    plan = distributed.broadcast(plan)  # drawn once (rank 0), the same sub-network everywhere
+    ctx.check_same(f"search step {t} sub-network", plan["keep"])
     keep = plan["keep"]
     sub = extract(target if cfg.use_updater else _fresh_source(ctx, target, t), keep)
     if resume:
@@ -134,12 +136,17 @@ def search_step(ctx, target, t: int, policy: ThresholdPolicy | None, flops: Flop
         checkpoint.set_rng_state(resume["rng"])
     train_candidate(ctx, sub, plan, resume)
 
-    val = evaluate(sub, ctx.splits.val, cfg.eval_batch_size, ctx.device)
+    val = evaluate(sub, ctx.splits.val, cfg.eval_batch_size, ctx.device, cfg.amp)
     ratio = flops.ratio(keep)
     r = reward(val["acc"], plan["drawn_flops_ratio"], cfg.flops_target, cfg.gamma)
-    advantage = policy.update(plan["choice"], r) if policy is not None else 0.0
+    advantage = 0.0
+    if policy is not None:
+        advantage = policy.update(plan["choice"], r)
+        if distributed.active():
+            policy.load(distributed.broadcast(policy.state()))  # the policy update, as made on rank 0
     if cfg.use_updater:
         write_back(target, sub, keep)
+    ctx.check_same(f"parameters after search step {t}", target.state_dict())
     m_t, lr_t = cfg.search_schedule(t)
     record = {"step": t, "epochs": m_t, "lr": lr_t, "thresholds": plan["thresholds"],
               "threshold_scale": plan["threshold_scale"], "drawn_flops_ratio": plan["drawn_flops_ratio"],

@@ -5,6 +5,7 @@ seeded by (run seed, stage, epoch), so a resumed run draws exactly what an unint
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import checkpoint, faults
+from . import checkpoint, distributed, faults
 from .errors import TrainingDiverged
 
 
@@ -51,44 +52,81 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
+def step_options(cfg) -> dict:
+    """The speed options of a config, as train_epoch's keywords."""
+    return {"amp": cfg.amp, "accum": cfg.grad_accum, "channels_last": cfg.channels_last, "sync_bn": cfg.sync_bn}
+
+
+def _autocast(device, amp: str):
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    return torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype is not None)
+
+
 def train_epoch(model: nn.Module, source, optimizer: torch.optim.Optimizer, *, batch_size: int,
                 generator: torch.Generator, device, stage: str = "train",
-                extra_loss: Callable[[], torch.Tensor] | None = None) -> dict:
-    """One pass over ``source``; ``extra_loss`` (a regulariser) is added to every batch's loss."""
+                extra_loss: Callable[[], torch.Tensor] | None = None, amp: str = "none", accum: int = 1,
+                channels_last: bool = False, sync_bn: bool = False) -> dict:
+    """One pass over ``source`` (this rank's share, under DDP); ``extra_loss`` (a regulariser) is added to
+    every batch's loss. ``accum`` batches make one optimizer step; ``amp`` is "bf16"/"fp16" autocast."""
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if sync_bn and distributed.active():
+        distributed.convert_sync_batchnorm(model)
+    net = distributed.wrap(model, torch.device(device))
+    scaler = torch.amp.GradScaler(enabled=amp == "fp16")
+    total_loss, correct, seen, pending = 0.0, 0, 0, 0
     batches = source.batches(batch_size, train=True, generator=generator, device=device)
-    bar = tqdm(batches, total=math.ceil(len(source) / batch_size), desc=stage, leave=False, disable=None)
+    bar = tqdm(batches, total=math.ceil(len(source) / batch_size), desc=stage, leave=False,
+               disable=None if distributed.is_main() else True)
+    optimizer.zero_grad(set_to_none=True)
     for step, (x, y) in enumerate(bar):
-        out = model(x)
-        loss = F.cross_entropy(out, y)
-        objective = loss + extra_loss() if extra_loss is not None else loss
-        if not torch.isfinite(objective):
-            raise TrainingDiverged(f"{stage}: loss is {objective.item()} at batch {step}")
-        optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        optimizer.step()
-        faults.point("batch")
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        pending += 1
+        sync = pending == accum
+        with (net.no_sync() if not sync and net is not model else contextlib.nullcontext()):
+            with _autocast(device, amp):
+                out = net(x)
+                loss = F.cross_entropy(out, y)
+                objective = loss + extra_loss() if extra_loss is not None else loss
+            if not torch.isfinite(objective):
+                raise TrainingDiverged(f"{stage}: loss is {objective.item()} at batch {step + 1}")
+            scaler.scale(objective / accum).backward()
+        if sync:
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            pending = 0
         n = y.numel()
         total_loss += loss.item() * n
         correct += (out.argmax(1) == y).sum().item()
         seen += n
-    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen}
+        faults.point("batch")
+    if pending:  # a last, incomplete accumulation
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+    distributed.average_buffers(model)
+    total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen], device)
+    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": int(seen)}
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, source, batch_size: int, device) -> dict:
-    """Loss and accuracy over every sample once (eval mode)."""
+def evaluate(model: nn.Module, source, batch_size: int, device, amp: str = "none") -> dict:
+    """Loss and accuracy over every sample exactly once (eval mode; ranks split the set, sums reduced)."""
     was_training = model.training
     model.eval()
     total_loss, correct, seen = 0.0, 0, 0
     for x, y in source.batches(batch_size, train=False, device=device):
-        out = model(x)
-        total_loss += F.cross_entropy(out, y, reduction="sum").item()
+        with _autocast(device, amp):
+            out = model(x)
+        total_loss += F.cross_entropy(out.float(), y, reduction="sum").item()
         correct += (out.argmax(1) == y).sum().item()
         seen += y.numel()
     model.train(was_training)
-    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen}
+    total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen], device)
+    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": int(seen)}
 
 
 def fit(ctx, model: nn.Module, source, *, stage: str, epochs: int, lr: float, schedule: str = "cosine",
@@ -108,20 +146,23 @@ def fit(ctx, model: nn.Module, source, *, stage: str, epochs: int, lr: float, sc
         optimizer.load_state_dict(state["optimizer"])
         checkpoint.set_rng_state(state["rng"])
         start = state["epoch"]
-    bar = tqdm(range(start, epochs), initial=start, total=epochs, desc=stage, disable=None)
+    bar = tqdm(range(start, epochs), initial=start, total=epochs, desc=stage,
+               disable=None if distributed.is_main() else True)
     for epoch in bar:
         t0 = time.perf_counter()
         set_lr(optimizer, lr_at(schedule, lr, epoch, epochs, cfg.finetune_step))
         stats = train_epoch(model, source, optimizer, batch_size=batch_size, device=ctx.device,
-                            stage=f"{stage} epoch {epoch + 1}", generator=generator(cfg.seed, stage, epoch))
+                            stage=f"{stage} epoch {epoch + 1}", generator=generator(cfg.seed, stage, epoch),
+                            **step_options(cfg))
         record = {"stage": stage, "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
                   "train_loss": stats["loss"], "train_acc": stats["acc"]}
         if val_source is not None:
-            record["val_acc"] = evaluate(model, val_source, cfg.eval_batch_size, ctx.device)["acc"]
+            record["val_acc"] = evaluate(model, val_source, cfg.eval_batch_size, ctx.device, cfg.amp)["acc"]
         record["seconds"] = time.perf_counter() - t0
         bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.3f}")
         ctx.log(record)
         ctx.save_checkpoint(stage, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                     "epoch": epoch + 1})
         faults.point("epoch")
+    ctx.check_same(f"parameters after {stage}", model.state_dict())
     return model

@@ -83,3 +83,11 @@ def test_dense_method_runs(data_root, tmp_path):
     jst("run", "--method", "dense", *common(data_root, tmp_path / "d"))
     r = json.loads((tmp_path / "d" / "result.json").read_text())
     assert r["pruned"]["flops"] == r["dense"]["flops"] and r["dense"]["test_acc"] == r["pruned"]["test_acc"]
+
+
+def test_speed_options_run_on_cpu(data_root, tmp_path):
+    """bf16 autocast, channels_last and gradient accumulation go through the whole pipeline."""
+    out = tmp_path / "fast"
+    jst("run", *common(data_root, out, "--set", "amp=bf16", "--set", "channels_last=true", "--set", "grad_accum=2"))
+    r = json.loads((out / "result.json").read_text())
+    assert r["meets_budget"] and r["config"]["amp"] == "bf16" and r["pruned"]["test_acc"] > 0.3

@@ -55,3 +55,11 @@ def norm1d(features: int, gate: str | None) -> nn.BatchNorm1d:
 
 def is_gated(module: nn.Module) -> bool:
     return isinstance(module, _Gated)
+
+
+class GatedSyncBatchNorm(_Gated, nn.SyncBatchNorm):
+    """Gated BN whose statistics span all ranks (``sync_bn``; GPU only)."""
+
+    def __init__(self, num_features: int, position: str = "after_bn"):
+        super().__init__(num_features)
+        self._init_gate(position)
