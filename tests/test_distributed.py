@@ -5,14 +5,12 @@ import socket
 import subprocess
 import sys
 
-import numpy as np
-import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from PIL import Image
 
-from jst import data, distributed
+from jst import data
 from jst.export import load_exported
 from jst.train import evaluate, generator, train_epoch
 

@@ -16,7 +16,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 
 # 800 training images: coarse 2 epochs, T = 3 (M = 2, then 1), N = 1, fine-tune 2.
 # Per run: 83 batches, 12 epochs, 17 checkpoint/record writes.
