@@ -144,10 +144,12 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
     dense = {**count(dense_arch, shape), "widths": widths(dense_arch), "source": outcome["dense_source"]}
     if outcome["dense_model"] is not None:
         dense["test_acc"] = evaluate(outcome["dense_model"].to(device), splits.test, cfg.eval_batch_size, device)["acc"]
-    pruned = {**count(exported, shape), "widths": widths(exported),
+    counter = outcome.get("count", count)  # a method that prunes weights, not channels, counts sparse FLOPs
+    pruned = {**counter(exported, shape), "widths": widths(exported),
               "test_acc": evaluate(exported, splits.test, cfg.eval_batch_size, device)["acc"]}
     pruned["flops_ratio"] = pruned["flops"] / dense["flops"]
     pruned["params_ratio"] = pruned["params"] / dense["params"]
+    pruned["compression_ratio"] = dense["params"] / pruned["params"]
     result = {
         "method": cfg.method, "dataset": cfg.dataset, "arch": cfg.arch, "seed": cfg.seed, "scale": cfg.scale,
         "flops_target": cfg.flops_target, "dense": dense, "pruned": pruned,
