@@ -98,11 +98,16 @@ def optimizer_hooks(pre=None, post=None):
     """Run ``pre(optimizer)`` before and ``post(optimizer)`` after every optimizer step taken inside the
     block: how a method adds a sub-gradient (slimming) or a proximal step (ISTA) to ``jst.train.fit``'s
     loop without a loop of its own."""
+    def hook(fn):
+        def call(optimizer, args, kwargs) -> None:
+            fn(optimizer)   # returns None: torch would read a value as replacement arguments
+        return call
+
     handles = []
     if pre is not None:
-        handles.append(register_optimizer_step_pre_hook(lambda opt, args, kwargs: pre(opt)))
+        handles.append(register_optimizer_step_pre_hook(hook(pre)))
     if post is not None:
-        handles.append(register_optimizer_step_post_hook(lambda opt, args, kwargs: post(opt)))
+        handles.append(register_optimizer_step_post_hook(hook(post)))
     try:
         yield
     finally:
