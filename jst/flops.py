@@ -87,12 +87,12 @@ class FlopsModel:
 
 
 @torch.no_grad()
-def flops_per_weight(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
-    """FLOPs each single weight of every conv/linear costs: 2 per output position it is applied at."""
+def output_positions(model: nn.Module, input_shape: tuple[int, ...], names: list[str]) -> dict[str, int]:
+    """Positions per output channel of the named modules for one image (H_out * W_out; 1 for linear)."""
+    modules = dict(model.named_modules())
     positions: dict[str, int] = {}
-    hooks = [m.register_forward_hook(lambda mod, i, out, name=name: positions.__setitem__(
-                 name, out[0].numel() // (out.shape[1] if isinstance(mod, nn.Conv2d) else out.shape[-1])))
-             for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    hooks = [modules[n].register_forward_hook(lambda mod, i, out, name=n: positions.__setitem__(name, out[0, 0].numel()))
+             for n in names]
     was_training = model.training
     model.eval()
     try:
@@ -101,7 +101,13 @@ def flops_per_weight(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str
         model.train(was_training)
         for h in hooks:
             h.remove()
-    return {name: 2 * p for name, p in positions.items()}
+    return positions
+
+
+def flops_per_weight(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
+    """FLOPs each single weight of every conv/linear costs: 2 per output position it is applied at."""
+    names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return {n: 2 * p for n, p in output_positions(model, input_shape, names).items()}
 
 
 def count_sparse(model: nn.Module, input_shape: tuple[int, ...]) -> dict:

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..flops import output_positions
 from ..importance import keep_top
 from ..prunable import Keep, _in_dim
 from ..subnetwork import extract
@@ -43,24 +44,12 @@ from ..train import fit
 from .common import dense_network, finetune, flops_model, keep_global, load_stage, optimizer_hooks, outcome
 
 
-@torch.no_grad()
 def memory_costs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, float]:
     """lambda_l = (H_out * W_out + k_h * k_w * c_in + sum over the next layers of k_h * k_w * c_out) /
     (I_h * I_w): one channel's activation map, its filter, and what the next layers spend reading it."""
     modules = dict(model.named_modules())
     layers = model.prunable_layers()
-    spatial: dict[str, int] = {}
-    hooks = [modules[layer.norm].register_forward_hook(
-        lambda m, i, out, name=layer.name: spatial.__setitem__(name, out[0, 0].numel()))
-        for layer in layers]
-    was_training = model.training
-    model.eval()
-    try:
-        model(torch.zeros((1,) + tuple(input_shape), device=next(model.parameters()).device))
-    finally:
-        model.train(was_training)
-        for h in hooks:
-            h.remove()
+    spatial = output_positions(model, input_shape, [layer.name for layer in layers])
     image = input_shape[1] * input_shape[2]
     costs = {}
     for layer in layers:
