@@ -88,14 +88,16 @@ class Config:
     autoprune_mode: str = "structured"           # "structured" (per filter) or "unstructured" (per weight)
     autoprune_lr: float = 1.5e-2                 # AutoPrune: learning rate of the auxiliary parameters
     autoprune_mu: float = 5e-2                   # AutoPrune: strength of their regulariser
+    autoprune_momentum: float = 0.0              # SGD momentum of the auxiliary parameters (reconstruction)
     autoprune_ste: str = "leaky_relu"            # straight-through estimator: identity/relu/leaky_relu/softplus
     autoprune_ste_slope: float = 0.1             # leaky_relu: gradient where the mask is off (reconstruction)
     autoprune_regularizer: str = "l1_mask"       # "l1_mask" (sum of masks, via the estimator) or "l1" (sum |m|)
     autoprune_init: str = "magnitude"            # "magnitude" (|w| / layer mean) or "constant" (all 1)
     autoprune_rounds: int = 10                   # rounds of (weights on one half, aux. params on the other)
+    autoprune_control: str = "two_sided"         # at the budget: "two_sided" (mirror R below it) or "stop"
     lstm_prune_rate: float = 0.2                 # Zhong et al.: R_prune
     lstm_hidden: int = 32                        # controller LSTM width (reconstruction)
-    lstm_lr: float = 0.01                        # controller Adam learning rate (reconstruction)
+    lstm_lr: float = 0.05                        # controller Adam learning rate (reconstruction)
     lstm_parents: int = 5                        # Zhong et al.: the 5 best parents per controller epoch
     lstm_child_epochs: int = 30                  # Zhong et al.: teacher-student epochs (30 CIFAR, 10 MNIST)
     lstm_child_lr: float = 0.01                  # reconstruction

@@ -24,14 +24,18 @@ Reconstruction choices (the paper's text is not available here; each a named opt
 exact forms (``autoprune_ste``, ``autoprune_ste_slope`` = 0.1 for the leaky one); R(m) = the sum of the
 masks, differentiated through the estimator (``autoprune_regularizer="l1_mask"``; "l1" = sum |m|); m
 initialised from the pre-trained magnitudes, |w| / the layer's mean (per filter: its L1 norm / the
-layer's mean) (``autoprune_init``); m trained by SGD with momentum at lr 1.5e-2 and mu = 5e-2 (the
-paper's values); the weights at finetune_lr; one round = one pass over each half (``autoprune_rounds``).
+layer's mean) (``autoprune_init``); m trained by plain SGD (``autoprune_momentum`` = 0: momentum carries m
+far past the budget) at the paper's lr 1.5e-2 with mu = 5e-2; the weights at finetune_lr; one round = one
+pass over each half (``autoprune_rounds``).
 
-Meeting the FLOPs budget: the regulariser acts only while the current mask's FLOPs (structured: FLOPs of
-the kept widths; unstructured: sparse FLOPs) are above the budget, so pruning stops at the budget and
-recovered units may come back as long as it holds; after the last round, if still above, the units with
-the smallest m are switched off (one global threshold on m, the lowest that meets the budget). The mask is
-then frozen and the network fine-tuned on the whole training set (JST's fine-tuning schedule).
+Meeting the FLOPs budget (``autoprune_control``): the regulariser pushes m down while the current mask's
+FLOPs (structured: FLOPs of the kept widths; unstructured: sparse FLOPs) are above the budget and, by
+default ("two_sided"), pushes it up with the same strength while below, so the mask tracks the budget
+and units pruned too early come back ("stop": no regulariser below the budget). After the last round, if
+still above, the units with the smallest m are switched off (one global threshold on m, the lowest that
+meets the budget). The mask is then frozen and the network fine-tuned on the whole training set (JST's
+fine-tuning schedule). How far the rounds get by themselves depends on their number of steps:
+result.json's method_details give the FLOPs ratio after the rounds and whether the threshold was needed.
 """
 from __future__ import annotations
 
@@ -125,6 +129,8 @@ class AuxiliaryParameters:
             raise ConfigError("autoprune_init must be 'magnitude' or 'constant'")
         if cfg.autoprune_regularizer not in ("l1_mask", "l1"):
             raise ConfigError("autoprune_regularizer must be 'l1_mask' or 'l1'")
+        if cfg.autoprune_control not in ("two_sided", "stop"):
+            raise ConfigError("autoprune_control must be 'two_sided' or 'stop'")
         self.model, self.cfg, self.flops = model, cfg, flops
         self.structured = cfg.autoprune_mode == "structured"
         kind, slope = cfg.autoprune_ste, cfg.autoprune_ste_slope
@@ -170,12 +176,13 @@ class AuxiliaryParameters:
             return self.flops.flops(w) / self.flops.total
         return sum(int(k.sum()) * self.cost[n] for n, k in masks.items()) / self.total_cost
 
-    def regularizer(self) -> torch.Tensor:
+    def regularizer(self, push: float = 1.0) -> torch.Tensor:
+        """R(m), minimised to prune (push = 1); with push = -1, its mirror, which revives units."""
         cfg = self.cfg
         if cfg.autoprune_regularizer == "l1":
-            terms = [m.abs().sum() for m in self.aux.values()]
+            terms = [m.abs().sum() if push > 0 else -m.sum() for m in self.aux.values()]
         else:
-            terms = [step_mask(m, cfg.autoprune_ste, cfg.autoprune_ste_slope).sum() for m in self.aux.values()]
+            terms = [push * step_mask(m, cfg.autoprune_ste, cfg.autoprune_ste_slope).sum() for m in self.aux.values()]
         return torch.stack(terms).sum()
 
     @torch.no_grad()
@@ -227,7 +234,7 @@ def autoprune_rounds(ctx, aux: AuxiliaryParameters, weight_half, aux_half) -> li
     """Alternate weight and auxiliary-parameter passes for autoprune_rounds rounds (resumable)."""
     cfg, model = ctx.cfg, aux.model
     w_opt = make_optimizer(aux.weights(), cfg.optimizer, cfg.finetune_lr, cfg.momentum, cfg.weight_decay)
-    m_opt = make_optimizer(aux.parameters(), "sgd", cfg.autoprune_lr, cfg.momentum, 0.0)
+    m_opt = make_optimizer(aux.parameters(), "sgd", cfg.autoprune_lr, cfg.autoprune_momentum, 0.0)
     history, start = [], 0
     saved = load_stage(ctx, "autoprune")
     if saved is not None:
@@ -239,10 +246,12 @@ def autoprune_rounds(ctx, aux: AuxiliaryParameters, weight_half, aux_half) -> li
 
     def regularizer() -> torch.Tensor:
         active["steps"] += 1
-        if aux.ratio() <= cfg.flops_target:
-            return torch.zeros((), device=ctx.device)
-        active["on"] += 1
-        return cfg.autoprune_mu * aux.regularizer()
+        if aux.ratio() > cfg.flops_target:
+            active["on"] += 1
+            return cfg.autoprune_mu * aux.regularizer()
+        if cfg.autoprune_control == "two_sided":
+            return cfg.autoprune_mu * aux.regularizer(push=-1.0)
+        return torch.zeros((), device=ctx.device)
 
     for r in range(start, cfg.autoprune_rounds):
         before = aux.masks()
@@ -264,7 +273,7 @@ def autoprune_rounds(ctx, aux: AuxiliaryParameters, weight_half, aux_half) -> li
         after = aux.masks()
         record = {"stage": "autoprune", "round": r + 1, "flops_ratio": aux.ratio(),
                   "weights_train_acc": w_stats["acc"], "aux_train_loss": m_stats["loss"],
-                  "regularizer_active": active["on"] / max(active["steps"], 1),
+                  "above_budget": active["on"] / max(active["steps"], 1),
                   "units_on": int(sum(k.sum() for k in after.values())),
                   "pruned": int(sum((before[n] & ~after[n]).sum() for n in after)),
                   "recovered": int(sum((~before[n] & after[n]).sum() for n in after))}

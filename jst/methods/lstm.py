@@ -17,7 +17,8 @@ Data: as in the paper, a seeded 10% of the official training set validates (lstm
 Reconstruction choices (named options): the controller's input per layer is (the parent's width of that
 layer / the dense width, the layer's position, the parent's FLOPs ratio, the parent's reward, the previous
 layer's decision), through one linear embedding into an LSTM cell of lstm_hidden units and a linear head
-giving the probability of pruning; one Adam step (lstm_lr) per controller epoch on the epoch's children.
+giving the probability of pruning; one Adam step per controller epoch on the epoch's children, at
+lstm_lr = 0.05 (large for a controller, so that the few dozen updates of a short search move the policy).
 The complexity term is JST's (``jst.thresholds.reward``): reward = val acc - lstm_gamma * (FLOPs ratio
 above the budget), so children are pushed to the FLOPs budget and, within it, ranked by accuracy.
 Distillation: Hinton's soft targets at temperature lstm_kd_temperature, weight lstm_kd_weight.
@@ -42,7 +43,7 @@ from ..train import evaluate, fit, generator, make_optimizer, train_epoch
 from .common import dense_network, flops_model, keep_uniform, load_stage, outcome, pretrain, save_stage
 
 IMPORTANCE = {"l1_norm": l1_norm, "bn_scale": bn_scale}
-FEATURES = 5
+FEATURES = 5   # per layer: width / dense width, position, parent FLOPs ratio, parent reward, previous decision
 
 
 class Controller(nn.Module):
@@ -59,7 +60,7 @@ class Controller(nn.Module):
         previous = torch.zeros(())
         taken, log_prob, probs = [], torch.zeros(()), []
         for i in range(len(features)):
-            x = torch.cat([features[i, :FEATURES - 1], previous.view(1)])
+            x = torch.cat([features[i], previous.view(1)])
             h, c = self.cell(torch.tanh(self.embed(x[None])), (h, c))
             logit = self.head(h)[0, 0]
             p = torch.sigmoid(logit)
@@ -96,8 +97,9 @@ def reinforce(controller: Controller, optimizer: torch.optim.Optimizer,
 
 
 def features(widths: dict[str, int], dense_widths: dict[str, int], flops_ratio: float, parent_reward: float) -> torch.Tensor:
+    """The controller's input for one parent, one row per layer (the previous decision is added as it runs)."""
     n = len(widths)
-    return torch.tensor([[widths[k] / dense_widths[k], i / max(n - 1, 1), flops_ratio, parent_reward, 0.0]
+    return torch.tensor([[widths[k] / dense_widths[k], i / max(n - 1, 1), flops_ratio, parent_reward]
                          for i, k in enumerate(widths)], dtype=torch.float32)
 
 
@@ -175,7 +177,8 @@ class _Search:
         widths = layer_widths(net)
         acc = evaluate(net, self.val_src, self.cfg.eval_batch_size, self.ctx.device)["acc"]
         ratio = self.flops.flops(widths) / self.flops.total
-        entry = {"id": len(self.pool), "parent": parent, "epoch": self.epoch, "widths": widths, "val_acc": acc,
+        epoch = 0 if parent is None else self.epoch + 1      # the controller epoch that made it (1-based)
+        entry = {"id": len(self.pool), "parent": parent, "epoch": epoch, "widths": widths, "val_acc": acc,
                  "flops_ratio": ratio, "reward": reward(acc, ratio, self.cfg.flops_target, self.cfg.lstm_gamma),
                  "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
         self.pool.append(entry)
