@@ -98,3 +98,17 @@ def test_unstructured_meets_its_sparsity_target_and_reports_compression(unstruct
     nonzero = sum(int((v != 0).sum()) for k, v in state.items() if k.endswith("weight") and v.dim() > 1)
     assert nonzero == p["nonzero_weights"]
     assert exported_accuracy(out, r) == p["test_acc"]
+
+
+def test_projection_meets_the_budget_and_keeps_a_channel_per_layer():
+    from jst.config import Config
+    from jst.flops import FlopsModel
+    from jst.methods.autoprune import AuxiliaryParameters
+    model = build_model("lenet5", 10, 1, 28, gate="after_bn")
+    aux = AuxiliaryParameters(model, Config(), (1, 28, 28), FlopsModel(build_model("lenet5", 10, 1, 28), (1, 28, 28)))
+    with torch.no_grad():
+        aux.aux["fc2"].fill_(-1.0)                       # a whole layer switched off
+    assert aux.project(0.5) and aux.ratio() <= 0.5
+    widths = {n: int(k.sum()) for n, k in aux.masks().items()}
+    assert widths["fc2"] == 1 and widths["conv2"] < 16
+    assert not aux.project(0.5)                          # already within budget: nothing changes

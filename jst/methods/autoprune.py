@@ -49,7 +49,7 @@ from .. import data
 from ..errors import ConfigError
 from ..filter_weights import fold, split_parameters
 from ..flops import count_sparse, flops_per_weight
-from ..importance import l1_norm
+from ..importance import keep_top, l1_norm
 from ..subnetwork import extract
 from ..train import generator, make_optimizer, train_epoch
 from .common import (dense_network, finetune, flops_model, keep_global, load_stage, outcome, pretrain,
@@ -187,16 +187,16 @@ class AuxiliaryParameters:
 
     @torch.no_grad()
     def project(self, budget: float) -> bool:
-        """Switch off the units with the smallest m until the mask meets ``budget`` (and, structured, keep
-        at least min_channels per layer). Returns whether anything changed."""
+        """Switch off the units with the smallest m until the mask meets ``budget`` (structured: and switch
+        on the best min_channels of a layer left with fewer). Returns whether the mask changed."""
         if self.structured:
-            keep = {n: torch.nonzero(k).flatten().cpu() for n, k in self.masks().items()}
-            if all(len(k) >= self.cfg.min_channels for k in keep.values()) and \
-                    self.flops.ratio(keep) <= budget:
+            scores = {n: v.detach().cpu() for n, v in self.aux.items()}
+            keep = {n: keep_top(v, max(self.cfg.min_channels, int((v > 0).sum()))) for n, v in scores.items()}
+            if self.flops.ratio(keep) > budget:   # then the global threshold found is above 0
+                keep, _ = keep_global(scores, self.flops, budget, self.cfg.min_channels)
+            if all(torch.equal(keep[n].to(k.device), torch.nonzero(k).flatten()) for n, k in self.masks().items()):
                 return False
-            keep, _ = keep_global({n: m.detach().cpu() for n, m in self.aux.items()}, self.flops, budget,
-                                  self.cfg.min_channels)
-            on = {n: torch.zeros_like(m, dtype=torch.bool) for n, m in self.aux.items()}
+            on = {n: torch.zeros_like(v, dtype=torch.bool) for n, v in self.aux.items()}
             for n, k in keep.items():
                 on[n][k.to(on[n].device)] = True
         else:
