@@ -166,8 +166,8 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
 
 
 def check_budget(cfg: Config, info: data.DataInfo) -> None:
-    if cfg.method in ("dense",):
-        return
+    if cfg.method in ("dense",) or (cfg.method == "autoprune" and cfg.autoprune_mode == "unstructured"):
+        return  # no channel floor: dense prunes nothing, unstructured AutoPrune prunes weights
     model = build_model(cfg.arch, info.num_classes, info.channels, info.image_size, init=False)
     floor = FlopsModel(model, info.input_shape).minimum_ratio(cfg.min_channels)
     if cfg.flops_target < floor:

@@ -112,3 +112,15 @@ def test_projection_meets_the_budget_and_keeps_a_channel_per_layer():
     widths = {n: int(k.sum()) for n, k in aux.masks().items()}
     assert widths["fc2"] == 1 and widths["conv2"] < 16
     assert not aux.project(0.5)                          # already within budget: nothing changes
+
+
+def test_unstructured_targets_may_go_below_the_channel_floor():
+    from jst.config import make_config
+    from jst.data import DataInfo
+    from jst.errors import ConfigError
+    from jst.pipeline import check_budget
+    info = DataInfo("mnist", 1, 28, 10, (0.13,), (0.31,), [])
+    check_budget(make_config("smoke", "lenet5", method="autoprune", flops_target=0.02,
+                             autoprune_mode="unstructured"), info)
+    with pytest.raises(ConfigError, match="below what lenet5 allows"):
+        check_budget(make_config("smoke", "lenet5", method="autoprune", flops_target=0.02), info)
