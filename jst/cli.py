@@ -5,6 +5,8 @@
   python -m jst coarse|search ...   same arguments, stops after that stage (resumable later)
   python -m jst flops --arch resnet20 --input-shape 3 32 32
   python -m jst evaluate --model runs/mnist-lenet5/model --dataset mnist --data-root ../shared/data
+  python -m jst compare --methods jst,dense,l1norm --seeds 0,1,2 --flops-targets 0.5 --dataset mnist \
+      --arch lenet5 --data-root ../shared/data --scale cpu --out results/compare
 """
 from __future__ import annotations
 
@@ -62,7 +64,25 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", required=True)
     e.add_argument("--data-root", default=None)
     e.add_argument("--device", default="auto")
+    _compare_parser(sub)
     return parser
+
+
+def _compare_parser(sub) -> None:
+    from .config import SCALES
+    from .data import DATASETS
+    from .models import ARCHS
+    c = sub.add_parser("compare", help="methods x seeds x FLOPs targets into one table (mean, std over seeds)")
+    c.add_argument("--methods", required=True, help="comma-separated, e.g. jst,dense,l1norm,scratch")
+    c.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
+    c.add_argument("--flops-targets", default="0.5", help="comma-separated FLOPs fractions (default: 0.5)")
+    c.add_argument("--dataset", required=True, choices=DATASETS)
+    c.add_argument("--arch", required=True, choices=ARCHS)
+    c.add_argument("--data-root", default=None, help="data folder (default: $JST_DATA_ROOT, else ../shared/data)")
+    c.add_argument("--scale", default="cpu", choices=SCALES)
+    c.add_argument("--device", default="auto")
+    c.add_argument("--out", required=True, help="folder of the runs and the table (finished runs are reused)")
+    c.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args, STAGES[args.command])
         if args.command == "flops":
             return _flops(args)
+        if args.command == "compare":
+            return _compare(args)
         return _evaluate(args)
     except JstError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -107,6 +129,27 @@ def _summary(result: dict) -> dict:
             "dense": {k: result["dense"].get(k) for k in keys[:3]},
             "pruned": {k: result["pruned"][k] for k in keys}, "meets_budget": result["meets_budget"],
             "wall_time_s": round(result["wall_time_s"], 1)}
+
+
+def _compare(args) -> int:
+    from .compare import compare
+    from .config import parse_assignment
+    from .methods import METHODS
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise JstError(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        targets = [float(t) for t in args.flops_targets.split(",")]
+    except ValueError:
+        raise JstError("--seeds takes integers and --flops-targets numbers, comma-separated") from None
+    rows = compare(methods, seeds, targets, dataset=args.dataset, arch=args.arch, data_root=args.data_root,
+                   scale=args.scale, out=args.out, overrides=dict(parse_assignment(s) for s in args.set),
+                   device=args.device, command=" ".join(["python", "-m", "jst", *sys.argv[1:]]))
+    keys = ("method", "flops_target", "n_seeds", "test_acc_mean", "test_acc_std", "flops_ratio_mean")
+    print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=2))
+    return 0
 
 
 def _flops(args) -> int:

@@ -81,6 +81,42 @@ class Config:
     # bookkeeping
     deterministic: bool = True
     extra: dict = field(default_factory=dict)      # method-specific options (baselines)
+    # --- baselines (issue 3): options of the methods in jst/methods/, prefixed by method ---------------
+    # l1norm, slimming, autoprune and lstm first train the dense network for coarse_epochs at coarse_lr
+    # (the compute JST spends on coarse training) and end with JST's fine-tuning (finetune_*).
+    ista_rho: float = 0.005            # Ye et al.: sparsity penalty rho after the warm-up (CIFAR-10 ConvNet)
+    ista_rho_warmup: float = 0.001     # rho during the warm-up
+    ista_warmup_steps: int = 30000     # Ye et al.: 30k steps of warm-up
+    ista_lr: float = 0.01              # Ye et al.: fixed learning rate mu_t = 0.01 during ISTA training
+    ista_alpha: float = 1.0            # gamma-W rescaling factor (1.0 from scratch; {0.001..1} pre-trained)
+    slimming_lambda: float = 1e-4      # Liu et al. 2017: L1 strength on BN scales (1e-4 for VGG)
+    autoprune_mode: str = "structured"           # "structured" (per filter) or "unstructured" (per weight)
+    autoprune_lr: float = 1.5e-2                 # AutoPrune: learning rate of the auxiliary parameters
+    autoprune_mu: float = 5e-2                   # AutoPrune: strength of their regulariser
+    autoprune_momentum: float = 0.0              # SGD momentum of the auxiliary parameters (reconstruction)
+    autoprune_ste: str = "leaky_relu"            # straight-through estimator: identity/relu/leaky_relu/softplus
+    autoprune_ste_slope: float = 0.1             # leaky_relu: gradient where the mask is off (reconstruction)
+    autoprune_regularizer: str = "l1_mask"       # "l1_mask" (sum of masks, via the estimator) or "l1" (sum |m|)
+    autoprune_init: str = "magnitude"            # "magnitude" (|w| / layer mean) or "constant" (all 1)
+    autoprune_rounds: int = 10                   # rounds of (weights on one half, aux. params on the other)
+    autoprune_control: str = "two_sided"         # at the budget: "two_sided" (mirror R below it) or "stop"
+    lstm_prune_rate: float = 0.2                 # Zhong et al.: R_prune
+    lstm_hidden: int = 32                        # controller LSTM width (reconstruction)
+    lstm_lr: float = 0.05                        # controller Adam learning rate (reconstruction)
+    lstm_parents: int = 5                        # Zhong et al.: the 5 best parents per controller epoch
+    lstm_child_epochs: int = 30                  # Zhong et al.: teacher-student epochs (30 CIFAR, 10 MNIST)
+    lstm_child_lr: float = 0.01                  # reconstruction
+    lstm_kd_temperature: float = 4.0             # distillation temperature (reconstruction)
+    lstm_kd_weight: float = 1.0                  # weight of the distillation term beside cross-entropy
+    lstm_importance: str = "l1_norm"             # filter choice inside a layer: "l1_norm" or "bn_scale"
+    lstm_gamma: float = 2.0                      # reward = val acc - gamma * (FLOPs ratio above the budget)
+    lstm_patience: int = 10                      # Zhong et al.: stop after 10 epochs without a better net
+    lstm_max_epochs: int = 50                    # cap on controller epochs (reconstruction)
+    lstm_val_fraction: float = 0.1               # Zhong et al.: 10% of the training set validates
+    lstm_retrain_lr: float = 0.001               # Zhong et al.: final retraining at fixed lr 0.001
+    scratch_from: str = ""                       # run folder whose architecture Scratch-B trains
+    scratch_source: str = "jst"                  # compare: the method whose run scratch copies
+    scratch_epoch_cap: float = 0.0               # cap on the epoch factor (0: none; Liu et al. use 2 on ImageNet)
 
     def to_json(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -167,6 +203,22 @@ PRESETS: dict[tuple[str, str], dict] = {
                                 finetune_lr=0.001, finetune_schedule="step", finetune_step=20,
                                 finetune_epochs=60, finetune_batch_size=256, dense_epochs=90, workers=8),
 }
+
+# --- baselines (issue 3): their options per scale (the paper scale keeps the published values) ---
+_BASELINE_SMOKE = dict(ista_warmup_steps=10, autoprune_rounds=2, lstm_child_epochs=1, lstm_max_epochs=2,
+                       lstm_parents=2, lstm_patience=2)
+_BASELINE_PRESETS = {
+    ("smoke", "small"): _BASELINE_SMOKE, ("smoke", "cifar"): _BASELINE_SMOKE, ("smoke", "imagenet"): _BASELINE_SMOKE,
+    ("cpu", "small"): dict(ista_warmup_steps=1000, autoprune_rounds=10, lstm_child_epochs=1, lstm_max_epochs=8,
+                           lstm_patience=3),
+    ("cpu", "cifar"): dict(ista_warmup_steps=200, autoprune_rounds=5, lstm_child_epochs=1, lstm_max_epochs=4,
+                           lstm_parents=3, lstm_patience=2),
+    ("cpu", "imagenet"): dict(ista_warmup_steps=50, autoprune_rounds=3, lstm_child_epochs=1, lstm_max_epochs=2,
+                              lstm_parents=2, lstm_patience=1),
+    ("paper", "small"): dict(lstm_child_epochs=10),   # Zhong et al.: 10 teacher-student epochs on MNIST
+}
+for _key, _values in _BASELINE_PRESETS.items():
+    PRESETS[_key] = dict(PRESETS[_key], **_values)
 
 
 def make_config(scale: str, arch: str, **overrides) -> Config:

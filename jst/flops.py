@@ -84,3 +84,42 @@ class FlopsModel:
     def minimum_ratio(self, min_keep: int = 1) -> float:
         """The smallest FLOPs fraction reachable by pruning (every prunable layer at ``min_keep``)."""
         return self.flops({k: min(min_keep, w) for k, w in self.dense_widths.items()}) / self.total
+
+
+@torch.no_grad()
+def output_positions(model: nn.Module, input_shape: tuple[int, ...], names: list[str]) -> dict[str, int]:
+    """Positions per output channel of the named modules for one image (H_out * W_out; 1 for linear)."""
+    modules = dict(model.named_modules())
+    positions: dict[str, int] = {}
+    hooks = [modules[n].register_forward_hook(lambda mod, i, out, name=n: positions.__setitem__(name, out[0, 0].numel()))
+             for n in names]
+    was_training = model.training
+    model.eval()
+    try:
+        model(torch.zeros((1,) + tuple(input_shape), device=next(model.parameters()).device))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return positions
+
+
+def flops_per_weight(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
+    """FLOPs each single weight of every conv/linear costs: 2 per output position it is applied at."""
+    names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return {n: 2 * p for n, p in output_positions(model, input_shape, names).items()}
+
+
+def count_sparse(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
+    """Sparse counts of a weight-pruned network (same shapes as the dense one, zeros where pruned):
+    FLOPs = 2 * nonzero conv/linear weights * the output positions each is applied at (what a sparse
+    kernel would compute; equals ``count`` on a dense network), params = nonzero parameters."""
+    modules = dict(model.named_modules())
+    cost = flops_per_weight(model, input_shape)
+    flops = sum(int((modules[n].weight != 0).sum()) * c for n, c in cost.items())
+    weights = sum(modules[n].weight.numel() for n in cost)
+    nonzero_weights = sum(int((modules[n].weight != 0).sum()) for n in cost)
+    params = sum(int((p != 0).sum()) for n, p in model.named_parameters() if not n.endswith(".alpha"))
+    return {"flops": flops, "macs": flops // 2, "params": params, "weights": weights,
+            "nonzero_weights": nonzero_weights, "weight_compression_ratio": weights / max(nonzero_weights, 1),
+            "counting": "sparse: FLOPs = 2 x nonzero conv/linear weights x output positions; params = nonzero"}

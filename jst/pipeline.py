@@ -192,10 +192,12 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
     if outcome["dense_model"] is not None:
         dense["test_acc"] = evaluate(outcome["dense_model"].to(device), splits.test, cfg.eval_batch_size, device,
                                      cfg.amp)["acc"]
-    pruned = {**count(exported, shape), "widths": widths(exported),
+    counter = outcome.get("count", count)  # a method that prunes weights, not channels, counts sparse FLOPs
+    pruned = {**counter(exported, shape), "widths": widths(exported),
               "test_acc": evaluate(exported, splits.test, cfg.eval_batch_size, device, cfg.amp)["acc"]}
     pruned["flops_ratio"] = pruned["flops"] / dense["flops"]
     pruned["params_ratio"] = pruned["params"] / dense["params"]
+    pruned["compression_ratio"] = dense["params"] / pruned["params"]
     result = {
         "method": cfg.method, "dataset": cfg.dataset, "arch": cfg.arch, "seed": cfg.seed, "scale": cfg.scale,
         "flops_target": cfg.flops_target, "dense": dense, "pruned": pruned,
@@ -262,8 +264,8 @@ def check_distributed(cfg: Config, device: torch.device) -> None:
 
 
 def check_budget(cfg: Config, info: data.DataInfo) -> None:
-    if cfg.method in ("dense",):
-        return
+    if cfg.method in ("dense",) or (cfg.method == "autoprune" and cfg.autoprune_mode == "unstructured"):
+        return  # no channel floor: dense prunes nothing, unstructured AutoPrune prunes weights
     model = build_model(cfg.arch, info.num_classes, info.channels, info.image_size, init=False)
     floor = FlopsModel(model, info.input_shape).minimum_ratio(cfg.min_channels)
     if cfg.flops_target < floor:

@@ -25,3 +25,34 @@ def data_root() -> Path:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+# --- baselines (issue 3): run a method at smoke scale and check its export -------------------------------
+@pytest.fixture(scope="session")
+def smoke_method(data_root, tmp_path_factory):
+    """``smoke_method(method, flops_target=0.5, **overrides)`` runs a method end to end in-process on real
+    MNIST with LeNet-5 at smoke scale; returns (result.json content, run folder)."""
+    from jst.config import make_config
+    from jst.pipeline import run
+
+    def run_method(method, flops_target=0.5, **overrides):
+        cfg = make_config("smoke", "lenet5", method=method, dataset="mnist", data_root=str(data_root),
+                          flops_target=flops_target, seed=0, device="cpu", **overrides)
+        out = tmp_path_factory.mktemp(method) / "run"
+        return run(cfg, out), out
+    return run_method
+
+
+@pytest.fixture(scope="session")
+def exported_accuracy():
+    """``exported_accuracy(run_dir, result)``: test accuracy of the run's export, reloaded from disk."""
+    from jst import data
+    from jst.export import load_exported
+    from jst.train import evaluate
+
+    def accuracy(run_dir, result):
+        c = result["config"]
+        splits = data.load(c["dataset"], c["data_root"], seed=c["seed"], max_train_samples=c["max_train_samples"],
+                           max_test_samples=c["max_test_samples"])
+        return evaluate(load_exported(Path(run_dir) / "model"), splits.test, 256, "cpu")["acc"]
+    return accuracy

@@ -1,0 +1,312 @@
+"""AutoPrune (Xiao, Wang & Rajasekaran, NeurIPS 2019): prune by training auxiliary parameters, not weights.
+
+Every prunable unit carries an auxiliary parameter m; the unit is on when m > 0 (a step mask h(m)).
+Weights and auxiliary parameters train in alternation on the two halves of a seeded 1:1 split of the
+official training set (the paper's 1:1 split): a pass over one half updates the weights through the
+masked network (m fixed), a pass over the other updates m (weights fixed) on cross-entropy plus
+mu * R(m). h has no useful derivative, so m's gradient goes through a straight-through estimator
+(``ESTIMATORS``; the paper compared several and found a leaky-ReLU-like one best, the default here).
+Because pruning only masks, a pruned weight keeps its value, and its m still receives gradient under the
+leaky estimator: when the loss wants it back, m crosses zero again and the weight returns (recoverable
+pruning; result.json counts the recoveries of every round).
+
+Two forms (``autoprune_mode``):
+- ``structured`` (default): one m per filter of every prunable layer, acting as a gate after the filter's
+  batch-norm (the channel outputs zero when off, so removing it is exact); the result is extracted into a
+  physically smaller network like every other method's.
+- ``unstructured``: one m per weight of every conv and linear layer (the paper's LeNet-5 setting: 7% FLOPs,
+  310x compression). The export keeps the dense shapes with zeros; result.json counts FLOPs as sparse
+  FLOPs (``jst.flops.count_sparse``: 2 x nonzero weights x output positions) and params as nonzero
+  parameters, and reports the compression ratio (dense params / nonzero params) and the weight
+  compression ratio (conv/linear weights / nonzero ones).
+
+Reconstruction choices (the paper's text is not available here; each a named option): the estimators'
+exact forms (``autoprune_ste``, ``autoprune_ste_slope`` = 0.1 for the leaky one); R(m) = the sum of the
+masks, differentiated through the estimator (``autoprune_regularizer="l1_mask"``; "l1" = sum |m|); m
+initialised from the pre-trained magnitudes, |w| / the layer's mean (per filter: its L1 norm / the
+layer's mean) (``autoprune_init``); m trained by plain SGD (``autoprune_momentum`` = 0: momentum carries m
+far past the budget) at the paper's lr 1.5e-2 with mu = 5e-2; the weights at finetune_lr; one round = one
+pass over each half (``autoprune_rounds``).
+
+Meeting the FLOPs budget (``autoprune_control``): the regulariser pushes m down while the current mask's
+FLOPs (structured: FLOPs of the kept widths; unstructured: sparse FLOPs) are above the budget and, by
+default ("two_sided"), pushes it up with the same strength while below, so the mask tracks the budget
+and units pruned too early come back ("stop": no regulariser below the budget). After the last round, if
+still above, the units with the smallest m are switched off (one global threshold on m, the lowest that
+meets the budget). The mask is then frozen and the network fine-tuned on the whole training set (JST's
+fine-tuning schedule). How far the rounds get by themselves depends on their number of steps:
+result.json's method_details give the FLOPs ratio after the rounds and whether the threshold was needed.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.utils.parametrize as parametrize
+from torch import nn
+
+from .. import data
+from ..errors import ConfigError
+from ..filter_weights import fold, split_parameters
+from ..flops import count_sparse, flops_per_weight
+from ..importance import keep_top, l1_norm
+from ..subnetwork import extract
+from ..train import generator, make_optimizer, train_epoch
+from .common import (dense_network, finetune, flops_model, keep_global, load_stage, outcome, pretrain)
+
+ESTIMATORS = ("identity", "relu", "leaky_relu", "softplus")
+MODES = ("structured", "unstructured")
+
+
+def ste_derivative(kind: str, m: torch.Tensor, slope: float = 0.1) -> torch.Tensor:
+    """dh/dm as the estimator pretends: the derivative of a smooth stand-in for the step function."""
+    if kind == "identity":
+        return torch.ones_like(m)
+    if kind == "relu":                       # no gradient once off: pruning cannot be undone
+        return (m > 0).to(m.dtype)
+    if kind == "leaky_relu":                 # a small gradient where off: pruned units can recover
+        return torch.where(m > 0, torch.ones_like(m), torch.full_like(m, slope))
+    if kind == "softplus":
+        return torch.sigmoid(m)
+    raise ValueError(f"autoprune_ste must be one of {ESTIMATORS}, got {kind!r}")
+
+
+class _Step(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, m, kind, slope):
+        ctx.save_for_backward(m)
+        ctx.kind, ctx.slope = kind, slope
+        return (m > 0).to(m.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (m,) = ctx.saved_tensors
+        return grad * ste_derivative(ctx.kind, m, ctx.slope), None, None
+
+
+def step_mask(m: torch.Tensor, kind: str = "leaky_relu", slope: float = 0.1) -> torch.Tensor:
+    """h(m) = 1 where m > 0 else 0, with the straight-through gradient of ``kind``."""
+    return _Step.apply(m, kind, slope)
+
+
+class StepGate(nn.Module):
+    """Parametrization of a filter gate (a gated BN's alpha): the stored tensor is m, alpha = h(m)."""
+
+    def __init__(self, kind: str, slope: float):
+        super().__init__()
+        self.kind, self.slope = kind, slope
+
+    def forward(self, m: torch.Tensor) -> torch.Tensor:
+        return step_mask(m, self.kind, self.slope)
+
+
+class WeightMask(nn.Module):
+    """Parametrization of a weight: weight = w * h(m), one auxiliary parameter m per weight."""
+
+    def __init__(self, m: torch.Tensor, kind: str, slope: float):
+        super().__init__()
+        self.m = nn.Parameter(m.clone())
+        self.kind, self.slope = kind, slope
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return w * step_mask(self.m, self.kind, self.slope)
+
+
+def _magnitude(scores: torch.Tensor) -> torch.Tensor:
+    return scores / scores.mean().clamp_min(1e-12)
+
+
+class AuxiliaryParameters:
+    """The auxiliary parameters of a network, attached as parametrizations, and what they decide."""
+
+    def __init__(self, model: nn.Module, cfg, input_shape, flops=None):
+        if cfg.autoprune_mode not in MODES:
+            raise ConfigError(f"autoprune_mode must be one of {MODES}, got {cfg.autoprune_mode!r}")
+        if cfg.autoprune_ste not in ESTIMATORS:
+            raise ConfigError(f"autoprune_ste must be one of {ESTIMATORS}, got {cfg.autoprune_ste!r}")
+        if cfg.autoprune_init not in ("magnitude", "constant"):
+            raise ConfigError("autoprune_init must be 'magnitude' or 'constant'")
+        if cfg.autoprune_regularizer not in ("l1_mask", "l1"):
+            raise ConfigError("autoprune_regularizer must be 'l1_mask' or 'l1'")
+        if cfg.autoprune_control not in ("two_sided", "stop"):
+            raise ConfigError("autoprune_control must be 'two_sided' or 'stop'")
+        self.model, self.cfg, self.flops = model, cfg, flops
+        self.structured = cfg.autoprune_mode == "structured"
+        kind, slope = cfg.autoprune_ste, cfg.autoprune_ste_slope
+        modules = dict(model.named_modules())
+        self.aux: dict[str, nn.Parameter] = {}
+        with torch.no_grad():
+            if self.structured:
+                scores = l1_norm(model)
+                for layer in model.prunable_layers():
+                    bn = modules[layer.norm]
+                    bn.alpha.copy_(self._init(scores[layer.name]).to(bn.alpha.device))
+                    parametrize.register_parametrization(bn, "alpha", StepGate(kind, slope))
+                    self.aux[layer.name] = bn.parametrizations.alpha.original
+            else:
+                self.cost = flops_per_weight(model, input_shape)
+                self.total_cost = sum(modules[n].weight.numel() * c for n, c in self.cost.items())
+                for name in self.cost:
+                    w = modules[name].weight
+                    parametrize.register_parametrization(modules[name], "weight",
+                                                         WeightMask(self._init(w.detach().abs()), kind, slope))
+                    self.aux[name] = modules[name].parametrizations.weight[0].m
+
+    def _init(self, magnitudes: torch.Tensor) -> torch.Tensor:
+        return _magnitude(magnitudes) if self.cfg.autoprune_init == "magnitude" else torch.ones_like(magnitudes)
+
+    def parameters(self) -> list[nn.Parameter]:
+        return list(self.aux.values())
+
+    def weights(self) -> list[nn.Parameter]:
+        """The network's own parameters (for structured, also without the gates)."""
+        ids = {id(p) for p in self.aux.values()}
+        params = split_parameters(self.model)[0] if self.structured else list(self.model.parameters())
+        return [p for p in params if id(p) not in ids]
+
+    def masks(self) -> dict[str, torch.Tensor]:
+        return {n: (m.detach() > 0) for n, m in self.aux.items()}
+
+    def ratio(self) -> float:
+        """FLOPs kept by the current mask: structured, of the kept widths; unstructured, sparse FLOPs."""
+        masks = self.masks()
+        if self.structured:
+            w = {n: max(self.cfg.min_channels, int(k.sum())) for n, k in masks.items()}
+            return self.flops.flops(w) / self.flops.total
+        return sum(int(k.sum()) * self.cost[n] for n, k in masks.items()) / self.total_cost
+
+    def regularizer(self, push: float = 1.0) -> torch.Tensor:
+        """R(m), minimised to prune (push = 1); with push = -1, its mirror, which revives units."""
+        cfg = self.cfg
+        if cfg.autoprune_regularizer == "l1":
+            terms = [m.abs().sum() if push > 0 else -m.sum() for m in self.aux.values()]
+        else:
+            terms = [push * step_mask(m, cfg.autoprune_ste, cfg.autoprune_ste_slope).sum() for m in self.aux.values()]
+        return torch.stack(terms).sum()
+
+    @torch.no_grad()
+    def project(self, budget: float) -> bool:
+        """Switch off the units with the smallest m until the mask meets ``budget`` (structured: and switch
+        on the best min_channels of a layer left with fewer). Returns whether the mask changed."""
+        if self.structured:
+            scores = {n: v.detach().cpu() for n, v in self.aux.items()}
+            keep = {n: keep_top(v, max(self.cfg.min_channels, int((v > 0).sum()))) for n, v in scores.items()}
+            if self.flops.ratio(keep) > budget:   # then the global threshold found is above 0
+                keep, _ = keep_global(scores, self.flops, budget, self.cfg.min_channels)
+            if all(torch.equal(keep[n].to(k.device), torch.nonzero(k).flatten()) for n, k in self.masks().items()):
+                return False
+            on = {n: torch.zeros_like(v, dtype=torch.bool) for n, v in self.aux.items()}
+            for n, k in keep.items():
+                on[n][k.to(on[n].device)] = True
+        else:
+            if self.ratio() <= budget:
+                return False
+            names = list(self.aux)
+            m = torch.cat([self.aux[n].detach().flatten() for n in names])
+            cost = torch.cat([torch.full((self.aux[n].numel(),), float(self.cost[n]), device=m.device)
+                              for n in names])
+            order = torch.argsort(m, descending=True, stable=True)
+            fits = torch.cumsum(cost[order], 0) <= budget * self.total_cost
+            kept = torch.zeros_like(m, dtype=torch.bool)
+            kept[order[fits & (m[order] > 0)]] = True
+            on, start = {}, 0
+            for n in names:
+                on[n] = kept[start:start + self.aux[n].numel()].view_as(self.aux[n])
+                start += self.aux[n].numel()
+        for n, m in self.aux.items():
+            m.copy_(torch.where(on[n], m.clamp(min=1e-6), m.clamp(max=-1e-6)))
+        return True
+
+    @torch.no_grad()
+    def remove(self) -> None:
+        """Drop the parametrizations, leaving the masked values (gates 0/1, weights with zeros)."""
+        modules = dict(self.model.named_modules())
+        norms = {layer.name: layer.norm for layer in self.model.prunable_layers()}
+        for name in self.aux:
+            if self.structured:
+                parametrize.remove_parametrizations(modules[norms[name]], "alpha", leave_parametrized=True)
+            else:
+                parametrize.remove_parametrizations(modules[name], "weight", leave_parametrized=True)
+
+
+def autoprune_rounds(ctx, aux: AuxiliaryParameters, weight_half, aux_half) -> list[dict]:
+    """Alternate weight and auxiliary-parameter passes for autoprune_rounds rounds (resumable)."""
+    cfg, model = ctx.cfg, aux.model
+    w_opt = make_optimizer(aux.weights(), cfg.optimizer, cfg.finetune_lr, cfg.momentum, cfg.weight_decay)
+    m_opt = make_optimizer(aux.parameters(), "sgd", cfg.autoprune_lr, cfg.autoprune_momentum, 0.0)
+    history, start = [], 0
+    saved = load_stage(ctx, "autoprune")
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        w_opt.load_state_dict(saved["w_opt"])
+        m_opt.load_state_dict(saved["m_opt"])
+        history, start = saved["history"], saved["round"]
+    active = {"steps": 0, "on": 0}
+
+    def regularizer() -> torch.Tensor:
+        active["steps"] += 1
+        if aux.ratio() > cfg.flops_target:
+            active["on"] += 1
+            return cfg.autoprune_mu * aux.regularizer()
+        if cfg.autoprune_control == "two_sided":
+            return cfg.autoprune_mu * aux.regularizer(push=-1.0)
+        return torch.zeros((), device=ctx.device)
+
+    for r in range(start, cfg.autoprune_rounds):
+        before = aux.masks()
+        for p in aux.parameters():
+            p.requires_grad_(False)
+        w_stats = train_epoch(model, weight_half, w_opt, batch_size=cfg.batch_size, device=ctx.device,
+                              generator=generator(cfg.seed, "autoprune", r, "weights"),
+                              stage=f"autoprune {r + 1} weights")
+        for p in aux.parameters():
+            p.requires_grad_(True)
+        for p in aux.weights():
+            p.requires_grad_(False)
+        active.update(steps=0, on=0)
+        m_stats = train_epoch(model, aux_half, m_opt, batch_size=cfg.batch_size, device=ctx.device,
+                              generator=generator(cfg.seed, "autoprune", r, "aux"),
+                              stage=f"autoprune {r + 1} aux", extra_loss=regularizer)
+        for p in aux.weights():
+            p.requires_grad_(True)
+        after = aux.masks()
+        record = {"stage": "autoprune", "round": r + 1, "flops_ratio": aux.ratio(),
+                  "weights_train_acc": w_stats["acc"], "aux_train_loss": m_stats["loss"],
+                  "above_budget": active["on"] / max(active["steps"], 1),
+                  "units_on": int(sum(k.sum() for k in after.values())),
+                  "pruned": int(sum((before[n] & ~after[n]).sum() for n in after)),
+                  "recovered": int(sum((~before[n] & after[n]).sum() for n in after))}
+        history.append(record)
+        ctx.log(record)
+        ctx.save_checkpoint("autoprune", {"model": model.state_dict(), "w_opt": w_opt.state_dict(),
+                                      "m_opt": m_opt.state_dict(), "round": r + 1, "history": history})
+    return history
+
+
+def run_autoprune(ctx) -> dict:
+    cfg, info = ctx.cfg, ctx.splits.info
+    structured = cfg.autoprune_mode == "structured"
+    model = dense_network(ctx, gate="after_bn" if structured else None)
+    pretrain(ctx, model, params=split_parameters(model)[0])
+    dense = fold(model) if structured else copy.deepcopy(model)
+    aux = AuxiliaryParameters(model, cfg, info.input_shape, flops_model(ctx, dense))
+
+    full = ctx.splits.full_train
+    weight_idx, aux_idx = data.split_indices(len(full), 0.5, cfg.seed)
+    history = autoprune_rounds(ctx, aux, full.subset(weight_idx), full.subset(aux_idx))
+    searched_ratio = aux.ratio()
+    projected = aux.project(cfg.flops_target)
+    details = {"mode": cfg.autoprune_mode, "rounds": history, "ratio_after_rounds": searched_ratio,
+               "projected_to_budget": projected,
+               "recovered_total": sum(h["recovered"] for h in history)}
+    if structured:
+        keep = {n: torch.nonzero(k).flatten().cpu() for n, k in aux.masks().items()}
+        aux.remove()
+        pruned = finetune(ctx, fold(extract(model, keep)))
+        return outcome(pruned, dense, "the dense network trained before pruning (coarse_epochs)", **details)
+    for p in aux.parameters():
+        p.requires_grad_(False)
+    finetune(ctx, model, params=aux.weights())
+    aux.remove()
+    return {**outcome(model, dense, "the dense network trained before pruning (coarse_epochs)", **details),
+            "count": count_sparse}

@@ -1,0 +1,273 @@
+"""LSTM-guided pruning (Zhong et al., IJCAI 2018, "Where to Prune: Using LSTM to Guide End-to-end
+Pruning"), PAPER.md section 4.
+
+An LSTM controller reads a parent network layer by layer and decides, for each layer, whether to prune
+R_prune = 20% of its filters; the filters removed are the least important by a channel-importance
+criterion (``jst.importance``, L1 norm by default). The child inherits the parent's remaining weights and
+recovers by teacher-student training from its parent (cross-entropy plus a distillation term). Its reward
+is validation accuracy with a complexity term; the controller learns by REINFORCE, each child's advantage
+being its reward minus its parent's. Every controller epoch takes the (up to) 5 networks with the largest
+rewards found so far as parents (the pre-trained network in the first epoch); the search stops when no
+better network has appeared for lstm_patience epochs (10 in the paper) or after lstm_max_epochs. The best
+network is retrained on train + validation at the fixed lr 0.001 of the paper.
+
+Data: as in the paper, a seeded 10% of the official training set validates (lstm_val_fraction), the other
+90% trains the dense network and the children; this method does not use the run's 80/20 Dtrain/Dval.
+
+Reconstruction choices (named options): the controller's input per layer is (the parent's width of that
+layer / the dense width, the layer's position, the parent's FLOPs ratio, the parent's reward, the previous
+layer's decision), through one linear embedding into an LSTM cell of lstm_hidden units and a linear head
+giving the probability of pruning; one Adam step per controller epoch on the epoch's children, at
+lstm_lr = 0.05 (large for a controller, so that the few dozen updates of a short search move the policy).
+The complexity term is JST's (``jst.thresholds.reward``): reward = val acc - lstm_gamma * (FLOPs ratio
+above the budget), so children are pushed to the FLOPs budget and, within it, ranked by accuracy.
+Distillation: Hinton's soft targets at temperature lstm_kd_temperature, weight lstm_kd_weight.
+The network selected is the one with the best reward among those within the budget; if none reached it
+(a very short search), the best-reward network is cut to the budget by the importance criterion with one
+keep fraction for all layers, and result.json says so (``budget_fallback``).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import data
+from ..errors import ConfigError
+from ..importance import bn_scale, keep_top, l1_norm
+from ..models import build_pruned
+from ..prunable import widths as layer_widths
+from ..subnetwork import extract
+from ..thresholds import reward
+from ..train import evaluate, fit, generator, make_optimizer, train_epoch
+from .common import dense_network, flops_model, keep_uniform, load_stage, outcome, pretrain
+
+IMPORTANCE = {"l1_norm": l1_norm, "bn_scale": bn_scale}
+FEATURES = 5   # per layer: width / dense width, position, parent FLOPs ratio, parent reward, previous decision
+
+
+class Controller(nn.Module):
+    """Reads a parent architecture layer by layer; outputs per layer the probability of pruning it."""
+
+    def __init__(self, hidden: int = 32):
+        super().__init__()
+        self.embed = nn.Linear(FEATURES, hidden)
+        self.cell = nn.LSTMCell(hidden, hidden)
+        self.head = nn.Linear(hidden, 1)
+
+    def _run(self, features: torch.Tensor, decisions: torch.Tensor | None, generator=None):
+        h = c = torch.zeros(1, self.cell.hidden_size)
+        previous = torch.zeros(())
+        taken, log_prob, probs = [], torch.zeros(()), []
+        for i in range(len(features)):
+            x = torch.cat([features[i], previous.view(1)])
+            h, c = self.cell(torch.tanh(self.embed(x[None])), (h, c))
+            logit = self.head(h)[0, 0]
+            p = torch.sigmoid(logit)
+            d = decisions[i].float() if decisions is not None else torch.bernoulli(p.detach(), generator=generator)
+            log_prob = log_prob - F.binary_cross_entropy_with_logits(logit, d)
+            taken.append(d)
+            probs.append(p)
+            previous = d
+        return torch.stack(taken).bool(), log_prob, torch.stack(probs)
+
+    def sample(self, features: torch.Tensor, generator=None) -> torch.Tensor:
+        """Per-layer prune decisions drawn from the policy (one Bernoulli per layer, in order)."""
+        with torch.no_grad():
+            return self._run(features, None, generator)[0]
+
+    def log_prob(self, features: torch.Tensor, decisions: torch.Tensor) -> torch.Tensor:
+        return self._run(features, decisions)[1]
+
+    @torch.no_grad()
+    def probabilities(self, features: torch.Tensor, decisions: torch.Tensor) -> torch.Tensor:
+        """P(prune layer l | the given earlier decisions)."""
+        return self._run(features, decisions)[2]
+
+
+def reinforce(controller: Controller, optimizer: torch.optim.Optimizer,
+              samples: list[tuple[torch.Tensor, torch.Tensor]], advantages: list[float]) -> None:
+    """One policy-gradient step: raise the log-probability of decisions whose advantage is positive."""
+    if not samples:
+        return
+    loss = -sum(a * controller.log_prob(f, d) for (f, d), a in zip(samples, advantages)) / len(samples)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def features(widths: dict[str, int], dense_widths: dict[str, int], flops_ratio: float, parent_reward: float) -> torch.Tensor:
+    """The controller's input for one parent, one row per layer (the previous decision is added as it runs)."""
+    n = len(widths)
+    return torch.tensor([[widths[k] / dense_widths[k], i / max(n - 1, 1), flops_ratio, parent_reward]
+                         for i, k in enumerate(widths)], dtype=torch.float32)
+
+
+def pruned_widths(widths: dict[str, int], decisions: torch.Tensor, rate: float, min_keep: int) -> dict[str, int]:
+    """Remove ``rate`` of the filters (at least one) of every layer decided, never below ``min_keep``."""
+    out = {}
+    for (name, w), d in zip(widths.items(), decisions.tolist()):
+        out[name] = max(min_keep, min(w - 1, round(w * (1 - rate)))) if d and w > min_keep else w
+    return out
+
+
+class _Distill(nn.Module):
+    """The student, with the teacher's soft targets computed on the same batch (teacher not a submodule,
+    so the optimizer and train()/eval() see only the student)."""
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, temperature: float):
+        super().__init__()
+        self.student, self.temperature = student, temperature
+        object.__setattr__(self, "teacher", teacher.eval())
+        self.kd = torch.zeros(())
+
+    def forward(self, x):
+        out = self.student(x)
+        if self.training:
+            with torch.no_grad():
+                target = F.softmax(self.teacher(x) / self.temperature, 1)
+            self.kd = F.kl_div(F.log_softmax(out / self.temperature, 1), target,
+                               reduction="batchmean") * self.temperature ** 2
+        return out
+
+
+def teacher_student(ctx, student: nn.Module, teacher: nn.Module, source, tag) -> None:
+    cfg = ctx.cfg
+    wrapped = _Distill(student, teacher, cfg.lstm_kd_temperature)
+    opt = make_optimizer(student.parameters(), cfg.optimizer, cfg.lstm_child_lr, cfg.momentum, cfg.weight_decay)
+    for e in range(cfg.lstm_child_epochs):
+        train_epoch(wrapped, source, opt, batch_size=cfg.batch_size, device=ctx.device,
+                    generator=generator(cfg.seed, "lstm", *tag, e), stage=f"lstm child {tag} epoch {e + 1}",
+                    extra_loss=lambda: cfg.lstm_kd_weight * wrapped.kd)
+
+
+class _Search:
+    """The controller, the pool of networks found, and one controller epoch."""
+
+    def __init__(self, ctx, dense: nn.Module, train_src, val_src):
+        cfg, info = ctx.cfg, ctx.splits.info
+        if cfg.lstm_importance not in IMPORTANCE:
+            raise ConfigError(f"lstm_importance must be one of {', '.join(IMPORTANCE)}")
+        if not 0 < cfg.lstm_prune_rate < 1:
+            raise ConfigError("lstm_prune_rate must be in (0, 1)")
+        self.ctx, self.cfg, self.train_src, self.val_src = ctx, cfg, train_src, val_src
+        self.flops = flops_model(ctx, dense)
+        self.shape = dict(num_classes=info.num_classes, in_channels=info.channels, image_size=info.image_size)
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)
+            self.controller = Controller(cfg.lstm_hidden)
+        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=cfg.lstm_lr)
+        self.pool: list[dict] = []
+        self.epoch, self.best_reward, self.since_better = 0, float("-inf"), 0
+        saved = load_stage(ctx, "lstm")
+        if saved is not None:
+            self.controller.load_state_dict(saved["controller"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.pool, self.epoch = saved["pool"], saved["epoch"]
+            self.best_reward, self.since_better = saved["best_reward"], saved["since_better"]
+        else:  # the first epoch's parent: the pre-trained network
+            self.best_reward = self.add(dense, parent=None)["reward"]
+
+    def network(self, entry: dict) -> nn.Module:
+        net = build_pruned(self.cfg.arch, entry["widths"], **self.shape)
+        net.load_state_dict(entry["state"])
+        return net.to(self.ctx.device)
+
+    def add(self, net: nn.Module, parent: int | None) -> dict:
+        widths = layer_widths(net)
+        acc = evaluate(net, self.val_src, self.cfg.eval_batch_size, self.ctx.device)["acc"]
+        ratio = self.flops.flops(widths) / self.flops.total
+        epoch = 0 if parent is None else self.epoch + 1      # the controller epoch that made it (1-based)
+        entry = {"id": len(self.pool), "parent": parent, "epoch": epoch, "widths": widths, "val_acc": acc,
+                 "flops_ratio": ratio, "reward": reward(acc, ratio, self.cfg.flops_target, self.cfg.lstm_gamma),
+                 "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
+        self.pool.append(entry)
+        return entry
+
+    def parents(self) -> list[dict]:
+        ranked = sorted(self.pool, key=lambda e: (-e["reward"], e["id"]))
+        return ranked[:self.cfg.lstm_parents]
+
+    def best_within_budget(self) -> dict | None:
+        inside = [e for e in self.pool if e["flops_ratio"] <= self.cfg.flops_target + 1e-9]
+        return max(inside, key=lambda e: (e["reward"], -e["id"])) if inside else None
+
+    def controller_epoch(self) -> None:
+        cfg = self.cfg
+        gen = generator(cfg.seed, "lstm", self.epoch, "decisions")
+        samples, advantages, rewards = [], [], []
+        for parent in self.parents():
+            f = features(parent["widths"], self.flops.dense_widths, parent["flops_ratio"], parent["reward"])
+            decisions = self.controller.sample(f, gen)
+            widths = pruned_widths(parent["widths"], decisions, cfg.lstm_prune_rate, cfg.min_channels)
+            record = {"stage": "lstm", "epoch": self.epoch + 1, "parent": parent["id"],
+                      "decisions": decisions.int().tolist()}
+            if widths == parent["widths"]:          # nothing pruned: the child is its parent, advantage 0
+                samples.append((f, decisions))
+                advantages.append(0.0)
+                self.ctx.log({**record, "child": None})
+                continue
+            teacher = self.network(parent)
+            scores = IMPORTANCE[cfg.lstm_importance](teacher)
+            keep = {n: keep_top(scores[n], w) for n, w in widths.items()}
+            student = extract(teacher, keep)
+            teacher_student(self.ctx, student, teacher, self.train_src, (self.epoch, parent["id"]))
+            child = self.add(student, parent["id"])
+            samples.append((f, decisions))
+            advantages.append(child["reward"] - parent["reward"])   # the parent's reward is the baseline
+            rewards.append(child["reward"])
+            self.ctx.log({**record, "child": child["id"], "widths": widths, "val_acc": child["val_acc"],
+                          "flops_ratio": child["flops_ratio"], "reward": child["reward"],
+                          "advantage": advantages[-1]})
+        reinforce(self.controller, self.optimizer, samples, advantages)
+        self.epoch += 1
+        if rewards and max(rewards) > self.best_reward + 1e-12:
+            self.best_reward, self.since_better = max(rewards), 0
+        else:
+            self.since_better += 1
+        self._forget_weights()
+        self.ctx.save_checkpoint("lstm", {"controller": self.controller.state_dict(),
+                                      "optimizer": self.optimizer.state_dict(), "pool": self.pool,
+                                      "epoch": self.epoch, "best_reward": self.best_reward,
+                                      "since_better": self.since_better})
+
+    def _forget_weights(self) -> None:
+        """Keep weights only for the possible parents and the best network within the budget."""
+        needed = {e["id"] for e in self.parents()}
+        best = self.best_within_budget()
+        if best is not None:
+            needed.add(best["id"])
+        for e in self.pool:
+            if e["id"] not in needed:
+                e["state"] = None
+
+    def done(self) -> bool:
+        return self.epoch >= self.cfg.lstm_max_epochs or self.since_better >= self.cfg.lstm_patience
+
+
+def run_lstm(ctx) -> dict:
+    cfg = ctx.cfg
+    full = ctx.splits.full_train
+    train_idx, val_idx = data.split_indices(len(full), cfg.lstm_val_fraction, cfg.seed)
+    train_src, val_src = full.subset(train_idx), full.subset(val_idx, augment="none")
+    dense = pretrain(ctx, dense_network(ctx), source=train_src)
+    search = _Search(ctx, dense, train_src, val_src)
+    while not search.done():
+        search.controller_epoch()
+
+    chosen = search.best_within_budget()
+    fallback = chosen is None
+    if fallback:
+        chosen = max(search.pool, key=lambda e: (e["reward"] if e["state"] is not None else float("-inf")))
+    model = search.network(chosen)
+    if fallback:
+        keep, _ = keep_uniform(IMPORTANCE[cfg.lstm_importance](model), search.flops, cfg.flops_target,
+                               cfg.min_channels)
+        model = extract(model, keep)
+    fit(ctx, model, full, stage="finetune", epochs=cfg.finetune_epochs, lr=cfg.lstm_retrain_lr,
+        schedule="constant", batch_size=cfg.finetune_batch_size)
+    pool = [{k: v for k, v in e.items() if k != "state"} for e in search.pool]
+    return outcome(model, dense, "the dense network pre-trained on the 90% training split (coarse_epochs)",
+                   pool=pool, selected=chosen["id"], budget_fallback=fallback, controller_epochs=search.epoch,
+                   stopped_early=search.epoch < cfg.lstm_max_epochs,
+                   split={"train": len(train_src), "val": len(val_src)})

@@ -1,0 +1,55 @@
+"""Scratch-B (Liu et al., ICLR 2019, "Rethinking the Value of Network Pruning"): the architecture another
+method found, re-initialised and trained from scratch for the same compute as the dense network.
+
+The widths come from another run's export (``scratch_from`` = its run folder; ``model/model.json``). The
+network is built at those widths, Kaiming-initialised afresh (the fan-in is the pruned one) and trained
+on the whole official training set with the dense reference's schedule (coarse_lr, cosine) for
+dense_epochs x (dense FLOPs / pruned FLOPs) epochs: the same number of FLOPs as training the dense network
+for dense_epochs. Liu et al. cap that factor at 2 on ImageNet (``scratch_epoch_cap``; 0 = no cap).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..errors import ConfigError
+from ..flops import count
+from ..models import build_model, build_pruned, kaiming_init
+from ..train import fit
+from .common import outcome
+
+
+def source_widths(run_dir: str | Path, arch: str, dataset: str) -> dict[str, int]:
+    """The per-layer widths exported by a finished run of the same arch and dataset."""
+    run_dir = Path(run_dir)
+    try:
+        record = json.loads((run_dir / "model" / "model.json").read_text())
+        result = json.loads((run_dir / "result.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"scratch_from={str(run_dir)!r} is not a finished run ({e})") from None
+    if record["arch"] != arch or result["dataset"] != dataset:
+        raise ConfigError(f"scratch_from holds a {result['dataset']}/{record['arch']} run; this run is {dataset}/{arch}")
+    return {k: int(v) for k, v in record["widths"].items()}
+
+
+def run_scratch(ctx) -> dict:
+    cfg, info = ctx.cfg, ctx.splits.info
+    if not cfg.scratch_from:
+        raise ConfigError("method scratch needs the run whose architecture it trains: --set scratch_from=RUN_DIR")
+    widths = source_widths(cfg.scratch_from, cfg.arch, cfg.dataset)
+    shape = dict(num_classes=info.num_classes, in_channels=info.channels, image_size=info.image_size)
+    model = build_pruned(cfg.arch, widths, **shape)
+    torch.manual_seed(cfg.seed)
+    kaiming_init(model)
+    model = model.to(ctx.device)
+    dense_flops = count(build_model(cfg.arch, init=False, **shape), info.input_shape)["flops"]
+    pruned_flops = count(model, info.input_shape)["flops"]
+    factor = dense_flops / pruned_flops
+    if cfg.scratch_epoch_cap > 0:
+        factor = min(factor, cfg.scratch_epoch_cap)
+    epochs = max(1, round(cfg.dense_epochs * factor))
+    fit(ctx, model, ctx.splits.full_train, stage="scratch", epochs=epochs, lr=cfg.coarse_lr, schedule="cosine")
+    return outcome(model, None, "none: see the source run (scratch_from)", source=str(cfg.scratch_from),
+                   epochs=epochs, epoch_factor=factor, base_epochs=cfg.dense_epochs)

@@ -1,0 +1,126 @@
+"""AutoPrune (Xiao et al. 2019): straight-through estimators, recoverable pruning, the structured and
+unstructured forms end to end on real MNIST, and sparse FLOPs counting."""
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from jst.flops import count, count_sparse
+from jst.methods.autoprune import ESTIMATORS, WeightMask, ste_derivative, step_mask
+from jst.models import build_model
+
+
+@pytest.fixture(scope="module")
+def structured_run(smoke_method):
+    return smoke_method("autoprune", flops_target=0.5)
+
+
+@pytest.fixture(scope="module")
+def unstructured_run(smoke_method):
+    return smoke_method("autoprune", flops_target=0.07, autoprune_mode="unstructured")
+
+
+def test_step_mask_and_estimators():
+    m = torch.tensor([-1.0, -0.1, 0.2, 2.0], requires_grad=True)
+    assert step_mask(m).tolist() == [0.0, 0.0, 1.0, 1.0]
+    grads = {}
+    for kind in ESTIMATORS:
+        m.grad = None
+        step_mask(m, kind, 0.1).sum().backward()
+        grads[kind] = m.grad.tolist()
+    assert grads["identity"] == [1.0, 1.0, 1.0, 1.0]
+    assert grads["relu"] == [0.0, 0.0, 1.0, 1.0]
+    assert grads["leaky_relu"] == pytest.approx([0.1, 0.1, 1.0, 1.0])
+    assert grads["softplus"] == pytest.approx(torch.sigmoid(m.detach()).tolist())
+    with pytest.raises(ValueError):
+        ste_derivative("nope", m)
+
+
+def _recovery(kind: str, steps: int = 50) -> list[float]:
+    """A two-input linear model whose target needs both inputs; the second weight starts pruned (m < 0).
+    Only its auxiliary parameter trains, as in AutoPrune's auxiliary pass."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, 1.0]]))
+    import torch.nn.utils.parametrize as P
+    P.register_parametrization(layer, "weight", WeightMask(torch.tensor([[1.0, -0.05]]), kind, 0.1))
+    m = layer.parametrizations.weight[0].m
+    layer.parametrizations.weight.original.requires_grad_(False)
+    opt = torch.optim.SGD([m], lr=0.05)
+    x = torch.randn(256, 2)
+    y = x.sum(1, keepdim=True)
+    trace = []
+    for _ in range(steps):
+        loss = torch.nn.functional.mse_loss(layer(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        trace.append(m[0, 1].item())
+    return trace
+
+
+def test_a_pruned_weight_recovers_when_the_loss_wants_it():
+    trace = _recovery("leaky_relu")
+    assert trace[0] < 0 < trace[-1]              # its auxiliary parameter crossed back above zero
+    assert all(v < 0 for v in _recovery("relu"))  # with a ReLU estimator it never could
+
+
+def test_sparse_count_of_a_dense_network_is_the_dense_count():
+    model = build_model("lenet5", 10, 1, 28)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.rand_like(p) + 0.1)                   # no exact zeros (fresh biases are 0)
+    dense, sparse = count(model, (1, 28, 28)), count_sparse(model, (1, 28, 28))
+    assert sparse["flops"] == dense["flops"] and sparse["params"] == dense["params"]
+    with torch.no_grad():
+        model.conv1.weight[0] = 0.0                        # one 5x5 filter on a 28x28 output: 2*25*784 FLOPs
+    assert count_sparse(model, (1, 28, 28))["flops"] == dense["flops"] - 2 * 25 * 784
+
+
+def test_structured_runs_end_to_end_within_budget(structured_run, exported_accuracy):
+    r, out = structured_run
+    d = r["method_details"]
+    assert r["meets_budget"] and 0.3 < r["pruned"]["flops_ratio"] <= 0.5 * 1.05
+    assert d["mode"] == "structured" and len(d["rounds"]) == r["config"]["autoprune_rounds"]
+    assert all(r["pruned"]["widths"][k] <= r["dense"]["widths"][k] for k in r["dense"]["widths"])
+    assert r["pruned"]["params"] < r["dense"]["params"]       # physically smaller
+    assert exported_accuracy(out, r) == r["pruned"]["test_acc"]
+
+
+def test_unstructured_meets_its_sparsity_target_and_reports_compression(unstructured_run, exported_accuracy):
+    r, out = unstructured_run
+    p = r["pruned"]
+    assert r["meets_budget"] and p["flops_ratio"] <= 0.07 * 1.05 and p["counting"].startswith("sparse")
+    assert p["widths"] == r["dense"]["widths"]                 # dense shapes, zeros where pruned
+    assert p["compression_ratio"] == pytest.approx(r["dense"]["params"] / p["params"]) and p["compression_ratio"] > 5
+    assert p["weight_compression_ratio"] == pytest.approx(p["weights"] / p["nonzero_weights"])
+    state = load_file(str(out / "model" / "model.safetensors"))
+    nonzero = sum(int((v != 0).sum()) for k, v in state.items() if k.endswith("weight") and v.dim() > 1)
+    assert nonzero == p["nonzero_weights"]
+    assert exported_accuracy(out, r) == p["test_acc"]
+
+
+def test_projection_meets_the_budget_and_keeps_a_channel_per_layer():
+    from jst.config import Config
+    from jst.flops import FlopsModel
+    from jst.methods.autoprune import AuxiliaryParameters
+    model = build_model("lenet5", 10, 1, 28, gate="after_bn")
+    aux = AuxiliaryParameters(model, Config(), (1, 28, 28), FlopsModel(build_model("lenet5", 10, 1, 28), (1, 28, 28)))
+    with torch.no_grad():
+        aux.aux["fc2"].fill_(-1.0)                       # a whole layer switched off
+    assert aux.project(0.5) and aux.ratio() <= 0.5
+    widths = {n: int(k.sum()) for n, k in aux.masks().items()}
+    assert widths["fc2"] == 1 and widths["conv2"] < 16
+    assert not aux.project(0.5)                          # already within budget: nothing changes
+
+
+def test_unstructured_targets_may_go_below_the_channel_floor():
+    from jst.config import make_config
+    from jst.data import DataInfo
+    from jst.errors import ConfigError
+    from jst.pipeline import check_budget
+    info = DataInfo("mnist", 1, 28, 10, (0.13,), (0.31,), [])
+    check_budget(make_config("smoke", "lenet5", method="autoprune", flops_target=0.02,
+                             autoprune_mode="unstructured"), info)
+    with pytest.raises(ConfigError, match="below what lenet5 allows"):
+        check_budget(make_config("smoke", "lenet5", method="autoprune", flops_target=0.02), info)
