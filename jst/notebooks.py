@@ -62,7 +62,7 @@ def common_parameters(args) -> dict:
     params = {"dataset": args.dataset, "data_root": data_root, "arch": args.arch, "scale": args.scale,
               "flops_target": args.flops_target, "seed": args.seed, "device": args.device,
               "run_dir": str(run_dir), "imagenet_root": args.imagenet_root or _imagenet_root(data_root),
-              "imagenet_arch": args.imagenet_arch, "results_dirs": [str(REPO / "results"), args.run_root],
+              "imagenet_arch": args.imagenet_arch, "results_dirs": ["results", args.run_root],
               "baselines_out": str(Path(args.run_root) / f"baselines-{args.dataset}-{args.arch}-{args.scale}")}
     for item in args.param:
         key, _, raw = item.partition("=")

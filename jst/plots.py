@@ -45,16 +45,25 @@ def cumulative_mass(masses: dict[str, np.ndarray], thresholds) -> plt.Figure:
 
 
 def sampler_sweep(df: pd.DataFrame) -> plt.Figure:
-    """Kept fraction and overlap with the unperturbed choice, per threshold and perturbation strength."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    sns.lineplot(df, x="threshold", y="kept_fraction", hue="layer", style="sigma", marker="o", ax=axes[0],
-                 errorbar=("pi", 90))
-    axes[0].set(ylabel="fraction of filters kept", title="size of the drawn layer")
-    sns.lineplot(df, x="sigma", y="overlap", hue="layer", marker="o", ax=axes[1], errorbar=("pi", 90))
-    axes[1].set(xlabel="perturbation sigma", ylabel="Jaccard overlap with sigma = 0",
-                title="how much perturbation changes what is kept")
-    for ax in axes:
-        ax.legend(fontsize="x-small")
+    """Fraction of each layer's filters kept, per threshold, one line per perturbation strength (band:
+    5th-95th percentile over draws)."""
+    layers = list(dict.fromkeys(df["layer"]))
+    g = sns.relplot(df, x="threshold", y="kept_fraction", hue="sigma", col="layer", col_wrap=_wrap(len(layers)),
+                    kind="line", marker="o", palette="viridis", errorbar=("pi", 90), height=2.6, aspect=1.2,
+                    col_order=layers)
+    g.set_titles("{col_name}")
+    g.set_axis_labels("threshold", "fraction of filters kept")
+    g.figure.suptitle("size of the drawn layer, per perturbation strength sigma", y=1.02)
+    return g.figure
+
+
+def perturbation_overlap(df: pd.DataFrame) -> plt.Figure:
+    """How much of the unperturbed choice survives the perturbation (Jaccard overlap), per layer."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    sns.lineplot(df, x="sigma", y="overlap", hue="layer", marker="o", ax=ax, errorbar=("pi", 90))
+    ax.set(xlabel="perturbation sigma", ylabel="Jaccard overlap with sigma = 0",
+           title="how much the perturbation changes what is kept")
+    ax.legend(fontsize="x-small")
     fig.tight_layout()
     return fig
 
@@ -130,33 +139,38 @@ def sensitivity_curves(df: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def kept_channels(widths: dict[str, dict[str, int]], dense: dict[str, int] | None = None) -> plt.Figure:
-    """Channels kept per layer by each method (bars side by side), the dense widths as outlines."""
-    rows = [{"method": m, "layer": layer, "channels": c} for m, w in widths.items() for layer, c in w.items()]
+def method_colors(methods) -> dict[str, tuple]:
+    """One colour per method, the same in every figure (methods in sorted order)."""
+    names = sorted(set(methods))
+    return dict(zip(names, sns.color_palette("tab10", n_colors=max(len(names), 1))))
+
+
+def kept_channels(widths: dict[str, dict[str, int]], dense: dict[str, int], title: str = "") -> plt.Figure:
+    """Fraction of each layer's channels kept by each method (bars side by side; 1 = the dense width)."""
+    rows = [{"method": m, "layer": layer, "fraction kept": c / dense[layer], "channels": c}
+            for m, w in widths.items() for layer, c in w.items()]
     df = pd.DataFrame(rows)
-    layers = list(dict.fromkeys(df["layer"]))
-    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(layers) * max(1, len(widths)) / 2), 3.8))
-    if dense is not None:
-        ax.bar(range(len(layers)), [dense[layer] for layer in layers], color="none", edgecolor="grey",
-               ls="--", label="dense", width=0.9)
-    sns.barplot(df, x="layer", y="channels", hue="method", order=layers, ax=ax)
-    ax.set(xlabel="", title="channels kept per layer")
+    layers = list(dense)
+    colors = method_colors(widths)
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(layers) * len(widths) + 2), 3.8))
+    sns.barplot(df, x="layer", y="fraction kept", hue="method", order=layers, hue_order=sorted(colors),
+                palette=colors, ax=ax)
+    ax.axhline(1.0, color="grey", ls="--", lw=1)
+    ax.set(xlabel="", ylim=(0, 1.08), title=title or "channels kept per layer (fraction of the dense width)")
     ax.tick_params(axis="x", rotation=45 if len(layers) > 6 else 0)
-    ax.legend(fontsize="x-small")
+    ax.legend(fontsize="x-small", ncol=2)
     fig.tight_layout()
     return fig
 
 
 def pareto(df: pd.DataFrame, x: str = "flops_ratio", y: str = "test_acc", xerr: str | None = None,
-           yerr: str | None = None, dense_acc: float | None = None) -> plt.Figure:
+           yerr: str | None = None) -> plt.Figure:
     """Accuracy against FLOPs kept for every method, error bars = seed spread (std)."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    palette = dict(zip(sorted(df["method"].unique()), sns.color_palette(n_colors=df["method"].nunique())))
-    for method, part in df.sort_values(x).groupby("method"):
+    colors = method_colors(df["method"])
+    for method, part in df.drop_duplicates(["method", x, y]).sort_values(x).groupby("method"):
         ax.errorbar(part[x], part[y], xerr=part[xerr] if xerr else None, yerr=part[yerr] if yerr else None,
-                    marker="o", capsize=3, label=method, color=palette[method])
-    if dense_acc is not None:
-        ax.axhline(dense_acc, color="black", ls="--", lw=1, label="dense")
+                    marker="o", capsize=3, label=method, color=colors[method])
     ax.set(xlabel="FLOPs kept (fraction of dense)", ylabel="test accuracy",
            title="accuracy vs FLOPs kept (bars: std over seeds)")
     ax.legend(fontsize="x-small")

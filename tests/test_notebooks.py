@@ -50,7 +50,7 @@ def test_coarse_training(chain):
 
 def test_sampler(chain):
     nb = run_notebook(chain, "02_sampler", draws=3)
-    assert len(outputs(nb, "image/png")) == 2
+    assert len(outputs(nb, "image/png")) == 3
 
 
 def test_updater_is_exact(chain):
@@ -103,7 +103,8 @@ def test_imagenet_launcher(chain, data_root):
 
 def test_results_table(chain):
     nb = run_notebook(chain, "10_results")
-    assert "lenet5" in outputs(nb, "text/html")[-1]
+    html = outputs(nb, "text/html")
+    assert "lenet5" in html[0] and "test accuracy" in html[-1]  # all records; this chain's run
 
 
 def test_baselines(chain):
@@ -113,26 +114,48 @@ def test_baselines(chain):
     assert len(outputs(nb, "image/png")) == 2
 
 
-@pytest.mark.parametrize("dataset,arch", [("cifar10-sample", "resnet20"), ("mnist", "lenet5")])
-def test_search_notebook_on_other_data(data_root, tmp_path, dataset, arch):
-    """The search notebook alone (it runs coarse training itself): on an RGB ImageFolder and on MNIST."""
-    params = {"dataset": "imagefolder" if dataset == "cifar10-sample" else dataset, "arch": arch,
-              "data_root": str(data_root / dataset if dataset == "cifar10-sample" else data_root),
-              "scale": "smoke", "device": "cpu", "run_dir": str(tmp_path / "run"),
-              "overrides": {"max_train_samples": 300, "max_test_samples": 100}}
+@pytest.fixture(scope="module")
+def tiny_grey_folder(data_root, tmp_path_factory):
+    """An ImageFolder of real MNIST digits 0-2 shrunk to 8 px: 1 channel, 3 classes, the smallest size."""
+    from PIL import Image
+    from torchvision.datasets import MNIST
+    root = tmp_path_factory.mktemp("tiny")
+    for split, train, per_class in (("train", True, 60), ("val", False, 20)):
+        ds, counts = MNIST(str(data_root), train=train), {0: 0, 1: 0, 2: 0}
+        for image, label in ((ds.data[i], int(ds.targets[i])) for i in range(len(ds))):
+            if label in counts and counts[label] < per_class:
+                (root / split / f"digit{label}").mkdir(parents=True, exist_ok=True)
+                Image.fromarray(image.numpy()).resize((8, 8)).save(root / split / f"digit{label}" / f"{counts[label]}.png")
+                counts[label] += 1
+            if all(c == per_class for c in counts.values()):
+                break
+    return root
+
+
+@pytest.mark.parametrize("dataset", ["cifar10-sample", "mnist", "tiny-grey"])
+def test_search_notebook_on_other_data(data_root, tiny_grey_folder, tmp_path, dataset):
+    """The search notebook alone (it runs coarse training itself): on the CIFAR-10 sample as an RGB
+    ImageFolder (32 px), on MNIST (1 channel), and on a grey 8 px, 3-class ImageFolder."""
+    roots = {"cifar10-sample": data_root / "cifar10-sample", "mnist": data_root, "tiny-grey": tiny_grey_folder}
+    params = {"dataset": "mnist" if dataset == "mnist" else "imagefolder", "data_root": str(roots[dataset]),
+              "arch": "lenet5" if dataset == "mnist" else "resnet20", "scale": "smoke", "device": "cpu",
+              "run_dir": str(tmp_path / "run"), "overrides": {"max_train_samples": 300, "max_test_samples": 100}}
     nb = nbformat.read(str(notebooks.execute("05_search", tmp_path, params)), as_version=4)
     assert len(outputs(nb, "image/png")) == 3
-    result = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert result["dataset"] == params["dataset"] and result["arch"] == arch
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["dataset"] == params["dataset"] and config["data_root"] == params["data_root"]
 
 
-def test_runner_cli_writes_executed_notebooks(data_root, tmp_path):
+def test_runner_cli_writes_executed_notebooks(chain, data_root, tmp_path):
+    run_dir = chain[1]["run_dir"]  # the chain's finished run: nothing to train again
     proc = subprocess.run([sys.executable, "-m", "jst.notebooks", "--scale", "smoke", "--only", "10_results",
-                           "--data-root", str(data_root), "--run-root", str(tmp_path / "runs"),
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=notebooks.REPO)
+                           "--data-root", str(data_root), "--run-root", str(tmp_path / "runs"), "--device", "cpu",
+                           "-p", f"run_dir={run_dir}", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=notebooks.REPO)
     assert proc.returncode == 0, proc.stderr
     nb = nbformat.read(str(tmp_path / "out" / "10_results.ipynb"), as_version=4)
-    assert nb.metadata["papermill"]["parameters"]["results_dirs"][1] == str(tmp_path / "runs")
+    params = nb.metadata["papermill"]["parameters"]
+    assert params["run_dir"] == run_dir and params["results_dirs"][1] == str(tmp_path / "runs")
 
 
 def test_every_notebook_declares_the_common_parameters():
