@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--run-root", default="runs/notebooks", help="where the notebooks' run folders go")
     p.add_argument("--imagenet-root", default=None, help="ImageFolder root for the multi-GPU notebook")
-    p.add_argument("--imagenet-arch", default="resnet50", choices=ARCHS)
+    p.add_argument("--imagenet-arch", default="resnet18", choices=ARCHS,
+                   help="network of the multi-GPU notebook (default resnet18: the stand-in data is small)")
     p.add_argument("--only", nargs="+", choices=NOTEBOOKS, help="run only these notebooks")
     p.add_argument("--skip", nargs="+", default=[], choices=NOTEBOOKS)
     p.add_argument("--out", default=str(BOOK), help=f"where executed notebooks go (default: {BOOK})")
