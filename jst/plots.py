@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 sns.set_theme(style="whitegrid", context="notebook")
 
@@ -76,6 +77,8 @@ def policy_probabilities(df: pd.DataFrame) -> plt.Figure:
                     marker="o", palette="viridis", height=2.6, aspect=1.2, col_order=layers,
                     facet_kws={"sharey": True})
     g.set_titles("{col_name}")
+    for ax in g.axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     g.figure.suptitle("threshold policy: probability of each threshold after every search step", y=1.02)
     return g.figure
 
@@ -95,7 +98,7 @@ def candidates(df: pd.DataFrame, budget: float) -> plt.Figure:
     axes[1].plot(df["step"], df["reward"], marker="s", label="reward")
     axes[1].plot(df["step"], df["flops_ratio"], marker="^", label="FLOPs kept")
     axes[1].set(xlabel="search step t", title="over the search")
-    axes[1].xaxis.get_major_locator().set_params(integer=True)
+    axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].legend(fontsize="x-small")
     fig.tight_layout()
     return fig
