@@ -1,21 +1,44 @@
-# The two commands of the README: `make run` (the main job) and `make test`.
+# The two commands of the README: `make book` (the main job) and `make test`; `make run` is the
+# pipeline demo, `make notebooks` re-executes the book's notebooks.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   ?= $(or $(JST_DATA_ROOT),../shared/data)
+SCALE  ?= cpu
+DATASET ?= mnist
+ARCH   ?= lenet5
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test clean
+.PHONY: setup browser run test notebooks book book-check clean
 
-setup: $(STAMP)
+setup: $(STAMP) browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,book]"
 	touch $(STAMP)
 
-# The main job: JST end to end at the default (cpu) scale on MNIST / LeNet-5, 50% FLOPs kept.
+# Debian's Chromium and its driver, for the book's browser check (no browser download happens).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+# The book, from the committed executed notebooks: offline, warnings are errors -> _build/html.
+book: setup
+	$(PY) -m jst.book
+
+# Every page in headless Chromium; screenshots in _build/screenshots.
+book-check: book
+	$(PY) -m jst.book --no-build --check
+
+# Re-execute every notebook with papermill into book/notebooks (e.g. make notebooks SCALE=cpu DATASET=mnist).
+notebooks: setup
+	$(PY) -m jst.notebooks --scale $(SCALE) --dataset $(DATASET) --arch $(ARCH) --data-root $(DATA)
+
+# The pipeline demo: JST end to end at the default (cpu) scale on MNIST / LeNet-5, 50% FLOPs kept.
 run: setup
 	$(PY) -m jst run --method jst --dataset mnist --arch lenet5 --data-root $(DATA) --scale cpu \
 		--flops-target 0.5 --seed 0 --out runs/mnist-lenet5-jst-s0
@@ -24,4 +47,4 @@ test: setup
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache _build

@@ -1,0 +1,99 @@
+"""The threshold explorer, the sensitivity analysis and the stage helpers, on a small target network."""
+import torch
+
+from jst.explorer import Explorer, group_layers
+from jst.filter_weights import filter_weights, fold, init_filter_weights
+from jst.flops import count_params
+from jst.models import build_model
+from jst.sensitivity import ranking, sensitivity
+from jst.stages import updater_roundtrip
+from jst.subnetwork import extract
+
+
+class Batches:
+    """A minimal data source (what jst.train.evaluate and the updater check iterate)."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.y)
+
+    def batches(self, batch_size, train=False, generator=None, device="cpu"):
+        for i in range(0, len(self.y), batch_size):
+            yield self.x[i:i + batch_size].to(device), self.y[i:i + batch_size].to(device)
+
+
+def target(seed=0):
+    torch.manual_seed(seed)
+    model = build_model("lenet5", 10, 1, 28, gate="after_bn")
+    init_filter_weights(model, "kaiming_normal", torch.Generator().manual_seed(seed))
+    return model.eval()
+
+
+def batch(n=64):
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def test_explorer_measures_the_extracted_subnetwork():
+    model, (x, y) = target(), batch()
+    ex = Explorer(model, (x, y), (1, 28, 28))
+    for values, sigma in (([0.6, 0.7, 0.8], 0.0), ([0.8, 0.6, 0.65], 0.2)):
+        taus = ex.layer_taus(values)
+        m = ex.measure(taus, sigma)
+        sub = extract(model, ex.keep(taus, sigma)).eval()
+        with torch.no_grad():
+            acc = (sub(x).argmax(1) == y).float().mean().item()
+        assert abs(m["acc"] - acc) < 1e-6
+        assert m["params"] == count_params(sub)
+        assert m["widths"] == {k: len(v) for k, v in ex.keep(taus, sigma).items()}
+    assert torch.equal(filter_weights(model)["conv1"], filter_weights(target())["conv1"])  # restored
+
+
+def test_explorer_grid_and_static_page():
+    ex = Explorer(target(), batch(), (1, 28, 28), sigmas=(0.0, 0.3))
+    grid = ex.grid()
+    assert len(grid) == 5 ** len(ex.groups) * 2
+    low, high = grid["0,0,0|0"], grid["4,4,4|0"]
+    assert low[1] < high[1] and low[2] < high[2]  # higher thresholds keep more FLOPs and parameters
+    html = ex.static_html()
+    assert html.count('type="range"') == len(ex.groups) + 1 and "http" not in html.replace("http://www.w3.org", "")
+
+
+def test_live_widget_reacts_to_its_sliders():
+    ex = Explorer(target(), batch(), (1, 28, 28))
+    ui = ex.widget()
+    sliders, text = ui.children[0].children[0].children, ui.children[1]
+    before = text.value
+    sliders[0].value = ex.thresholds[0]
+    assert text.value != before
+
+
+def test_slider_groups():
+    assert list(group_layers(["a", "b"])) == ["a", "b"]
+    stages = group_layers([f"layer{i}.{j}.conv1" for i in (1, 2, 3) for j in range(3)])
+    assert list(stages) == ["layer1", "layer2", "layer3"]
+    chunks = group_layers([f"features.{i}" for i in range(13)])
+    assert len(chunks) == 3 and sum(len(v) for v in chunks.values()) == 13
+
+
+def test_sensitivity_prunes_one_layer_at_a_time():
+    model, (x, y) = fold(target()), batch(128)
+    df = sensitivity(model, Batches(x, y), fractions=(0.5, 0.9))
+    assert set(df["layer"]) == {"conv1", "conv2", "fc1", "fc2"} and len(df) == 8
+    row = df[(df.layer == "fc1") & (df["fraction pruned"] == 0.9)].iloc[0]
+    assert row["filters kept"] == 12 and row["filters"] == 120
+    assert (df["accuracy drop"] == df.attrs["base_acc"] - df["val_acc"]).all()
+    assert list(ranking(df, 0.5)["fraction pruned"].unique()) == [0.5]
+
+
+def test_updater_roundtrip_is_bit_exact():
+    model, (x, y) = target(), batch(128)
+    keep = {"conv1": torch.tensor([0, 2, 5]), "conv2": torch.arange(0, 16, 2), "fc1": torch.arange(60),
+            "fc2": torch.arange(84)}
+    checks, updated = updater_roundtrip(model.train(), keep, Batches(x, y), batches=2)
+    assert checks["bit-exact round trip"].all() and (checks["entries changed outside kept"] == 0).all()
+    assert checks["pruned"].any() and (~checks["pruned"]).any()
+    assert not torch.equal(updated.conv1.weight, model.conv1.weight)  # training changed the kept rows
+    assert torch.equal(updated.conv1.weight[1], model.conv1.weight[1])  # a dropped filter is untouched

@@ -1,0 +1,171 @@
+"""Every notebook executes with papermill at smoke scale on real data, chained through one run folder;
+the search notebook also runs on the CIFAR-10 sample as an ImageFolder (3 channels, 32 px)."""
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from jst import notebooks
+from jst.stages import default_run_dir
+
+
+def outputs(nb, kind):
+    """Every output of the notebook holding mime type ``kind`` (or stream text for "stream")."""
+    found = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            if kind == "stream" and o.output_type == "stream":
+                found.append(o.text)
+            elif kind in o.get("data", {}):
+                found.append(o.data[kind])
+    return found
+
+
+@pytest.fixture(scope="module")
+def chain(data_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("nb")
+    params = {"dataset": "mnist", "data_root": str(data_root), "arch": "lenet5", "scale": "smoke",
+              "flops_target": 0.5, "seed": 0, "device": "cpu",
+              "run_dir": str(default_run_dir("mnist", "lenet5", "smoke", 0.5, 0, root / "runs")),
+              "results_dirs": [str(root / "runs")]}
+    return root, params
+
+
+@pytest.fixture(scope="module")
+def tiny_grey_folder(data_root, tmp_path_factory):
+    """An ImageFolder of real MNIST digits 0-2 shrunk to 8 px: 1 channel, 3 classes, the smallest size."""
+    from PIL import Image
+    from torchvision.datasets import MNIST
+    root = tmp_path_factory.mktemp("tiny")
+    for split, train, per_class in (("train", True, 60), ("val", False, 20)):
+        ds, counts = MNIST(str(data_root), train=train), {0: 0, 1: 0, 2: 0}
+        for image, label in ((ds.data[i], int(ds.targets[i])) for i in range(len(ds))):
+            if label in counts and counts[label] < per_class:
+                (root / split / f"digit{label}").mkdir(parents=True, exist_ok=True)
+                Image.fromarray(image.numpy()).resize((8, 8)).save(root / split / f"digit{label}" / f"{counts[label]}.png")
+                counts[label] += 1
+            if all(c == per_class for c in counts.values()):
+                break
+    return root
+
+
+def run_notebook(chain, name, **extra):
+    root, params = chain
+    path = notebooks.execute(name, root / "out", notebooks.parameters_for(name, {**params, **extra}))
+    nb = nbformat.read(str(path), as_version=4)
+    assert nb.metadata["papermill"]["parameters"]["scale"] == "smoke"
+    return nb
+
+
+def test_coarse_training(chain):
+    nb = run_notebook(chain, "01_coarse_training")
+    assert len(outputs(nb, "image/png")) == 1
+    assert "conv2" in outputs(nb, "text/html")[-1]  # the architecture table
+    assert not any("widget-view" in key for c in nb.cells for o in c.get("outputs", []) for key in o.get("data", {}))
+
+
+def test_sampler(chain):
+    nb = run_notebook(chain, "02_sampler", draws=3)
+    assert len(outputs(nb, "image/png")) == 3
+
+
+def test_updater_is_exact(chain):
+    nb = run_notebook(chain, "03_updater")
+    assert any("bit-exact round trip and untouched remainder: True" in t for t in outputs(nb, "stream"))
+
+
+def test_thresholds(chain):
+    nb = run_notebook(chain, "04_thresholds")
+    assert len(outputs(nb, "image/png")) == 1  # the policy's probabilities per layer
+
+
+def test_search(chain):
+    nb = run_notebook(chain, "05_search")
+    assert len(outputs(nb, "image/png")) == 3
+    glued = {k.split("/")[-1] for c in nb.cells for o in c.get("outputs", []) for k in o.get("data", {})
+             if k.startswith("application/papermill.record")}
+    assert glued  # the numbers the text quotes come from the run (myst-nb glue)
+
+
+def test_finetune_export(chain):
+    nb = run_notebook(chain, "06_finetune_export")
+    assert any("reloaded export: test accuracy" in t for t in outputs(nb, "stream"))
+    assert len(outputs(nb, "image/png")) == 2
+
+
+def test_sensitivity(chain):
+    nb = run_notebook(chain, "07_sensitivity")
+    assert len(outputs(nb, "image/png")) == 1
+    assert "accuracy drop" in outputs(nb, "text/html")[-1]
+
+
+def test_explorer(chain):
+    nb = run_notebook(chain, "08_explorer")
+    html = "".join(outputs(nb, "text/html"))
+    assert 'class="jst-explorer"' in html and "input type=\"range\"" in html
+    data = json.loads(html.split("var D = ", 1)[1].split(";\n", 1)[0])
+    assert len(data["states"]) == len(data["thresholds"]) ** len(data["groups"]) * len(data["sigmas"])
+    assert len({tuple(v) for v in data["states"].values()}) > 1  # the controls change the sub-network
+    assert "widgets" not in nb.metadata
+
+
+def test_imagenet_launcher(chain, tiny_grey_folder):
+    """torchrun with one process on a small ImageFolder in ImageNet's layout (a small network keeps it
+    quick: the launcher and the progress it follows are under test here, the ImageNet ResNets elsewhere)."""
+    nb = run_notebook(chain, "09_imagenet_multigpu", imagenet_root=str(tiny_grey_folder),
+                      imagenet_arch="resnet20", nproc=1)
+    assert any("torch.distributed.run" in t or "torchrun" in t for t in outputs(nb, "stream"))
+    assert any("search step 2" in t for t in outputs(nb, "stream"))  # progress followed from log.jsonl
+    assert len(outputs(nb, "image/png")) == 1
+
+
+def test_results_table(chain):
+    nb = run_notebook(chain, "10_results")
+    html = outputs(nb, "text/html")
+    assert "lenet5" in html[0] and "test accuracy" in html[-1]  # all records; this chain's run
+
+
+def test_baselines(chain):
+    pytest.importorskip("jst.compare", reason="the comparison runner (jst.compare) is not on this branch yet")
+    nb = run_notebook(chain, "11_baselines", methods=["jst", "l1norm", "dense"], seeds=[0, 1], flops_targets=[0.5],
+                      baselines_out=str(chain[0] / "baselines"))
+    assert len(outputs(nb, "image/png")) == 2  # accuracy vs FLOPs with seed spread; channels per layer
+    assert "l1norm" in outputs(nb, "text/html")[0]
+
+
+@pytest.mark.parametrize("dataset", ["cifar10-sample", "mnist", "tiny-grey"])
+def test_search_notebook_on_other_data(data_root, tiny_grey_folder, tmp_path, dataset):
+    """The search notebook alone (it runs coarse training itself): on the CIFAR-10 sample as an RGB
+    ImageFolder (32 px), on MNIST (1 channel), and on a grey 8 px, 3-class ImageFolder."""
+    roots = {"cifar10-sample": data_root / "cifar10-sample", "mnist": data_root, "tiny-grey": tiny_grey_folder}
+    params = {"dataset": "mnist" if dataset == "mnist" else "imagefolder", "data_root": str(roots[dataset]),
+              "arch": "lenet5" if dataset == "mnist" else "resnet20", "scale": "smoke", "device": "cpu",
+              "run_dir": str(tmp_path / "run"), "overrides": {"max_train_samples": 300, "max_test_samples": 100}}
+    nb = nbformat.read(str(notebooks.execute("05_search", tmp_path, params)), as_version=4)
+    assert len(outputs(nb, "image/png")) == 3
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["dataset"] == params["dataset"] and config["data_root"] == params["data_root"]
+
+
+def test_runner_cli_writes_executed_notebooks(chain, data_root, tmp_path):
+    run_dir = chain[1]["run_dir"]  # the chain's finished run: nothing to train again
+    proc = subprocess.run([sys.executable, "-m", "jst.notebooks", "--scale", "smoke", "--only", "10_results",
+                           "--data-root", str(data_root), "--run-root", str(tmp_path / "runs"), "--device", "cpu",
+                           "-p", f"run_dir={run_dir}", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=notebooks.REPO)
+    assert proc.returncode == 0, proc.stderr
+    nb = nbformat.read(str(tmp_path / "out" / "10_results.ipynb"), as_version=4)
+    params = nb.metadata["papermill"]["parameters"]
+    assert params["run_dir"] == run_dir and params["results_dirs"][1] == str(tmp_path / "runs")
+
+
+def test_every_notebook_declares_the_common_parameters():
+    for name in notebooks.NOTEBOOKS:
+        names = notebooks.parameter_names(notebooks.SOURCE / f"{name}.ipynb")
+        assert {"dataset", "data_root", "arch", "scale", "flops_target", "seed", "device", "run_dir"} <= names, name
+        nb = nbformat.read(str(notebooks.SOURCE / f"{name}.ipynb"), as_version=4)
+        first_code = next(c for c in nb.cells if c.cell_type == "code")
+        assert "parameters" in first_code.metadata.get("tags", []), name
+        assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name}: commit sources clean"
