@@ -229,6 +229,10 @@ def _check_resumable(out: Path, cfg: Config) -> None:
     config_path = out / "config.json"
     if config_path.exists():
         saved, current = _identity(_read_json(config_path)), _identity(cfg.to_json())
+        defaults = Config().to_json()
+        for k in set(current) - set(saved):  # an option newer than the run: fine while at its default
+            if current[k] == defaults[k]:
+                del current[k]
         if saved != current:
             diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
             raise ConfigError(f"{out} holds a run started with a different config ({', '.join(diff)}); "

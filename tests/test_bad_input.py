@@ -171,3 +171,15 @@ def test_divergence_names_the_stage_and_keeps_the_last_good_checkpoint(workspace
     assert "search step 1 params epoch 1" in err and "nan" in err.lower() and err.count("\n") == 1
     assert (run_dir / "checkpoints" / "coarse.pt").read_bytes() == coarse
     assert not (run_dir / "result.json").exists()
+
+
+def test_a_run_from_an_older_version_resumes_when_new_options_keep_their_defaults(workspace, data_root, capsys):
+    import json
+    run_dir = _copy_run(workspace, "older")
+    config = json.loads((run_dir / "config.json").read_text())
+    del config["amp"], config["sync_bn"]  # options this run's version did not have yet
+    (run_dir / "config.json").write_text(json.dumps(config))
+    code, err = call(base(data_root, run_dir), capsys)
+    assert code == 0, err
+    code, err = call(base(data_root, run_dir) + ["--set", "amp=bf16"], capsys)  # a new option changed: refused
+    assert code == 2 and "different config (amp)" in err
