@@ -112,12 +112,15 @@ def test_explorer(chain):
 
 
 def test_imagenet_launcher(chain, tiny_grey_folder):
-    """torchrun with one process on a small ImageFolder in ImageNet's layout (a small network keeps it
-    quick: the launcher and the progress it follows are under test here, the ImageNet ResNets elsewhere)."""
+    """torchrun with two (gloo) processes on a small ImageFolder in ImageNet's layout (a small network keeps
+    it quick: the launcher, the progress it follows and the cross-rank checks are under test here, the
+    ImageNet ResNets in test_distributed.py)."""
     nb = run_notebook(chain, "09_imagenet_multigpu", imagenet_root=str(tiny_grey_folder),
-                      imagenet_arch="resnet20", nproc=1)
-    assert any("torch.distributed.run" in t or "torchrun" in t for t in outputs(nb, "stream"))
-    assert any("search step 2" in t for t in outputs(nb, "stream"))  # progress followed from log.jsonl
+                      imagenet_arch="resnet20", nproc=2)
+    streams = outputs(nb, "stream")
+    assert any("torch.distributed.run" in t or "torchrun" in t for t in streams)
+    assert any("search step 2" in t for t in streams)  # progress followed from log.jsonl
+    assert any("cross-rank checks over 2 processes" in t for t in streams)
     assert len(outputs(nb, "image/png")) == 1
 
 
