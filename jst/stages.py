@@ -282,6 +282,9 @@ def launch(cmd: list[str], run_dir: str | Path, *, poll: float = 5.0, echo=print
         done = proc.poll() is not None
         records = log.read()
         for r in records[seen:]:
+            if r["stage"] == "consistency":
+                echo(f"{'checked':>8} {r['what']}: same on all {r['ranks']} ranks")
+                continue
             step = f"step {r['step']}" if "step" in r else f"epoch {r.get('epoch')}"
             metrics = ", ".join(f"{k} {r[k]:.4g}" for k in ("train_loss", "val_acc", "flops_ratio") if k in r)
             echo(f"{r['stage']:>8} {step}: {metrics}")
