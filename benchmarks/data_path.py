@@ -111,6 +111,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.quick:
         args.images, args.batch_size, args.steps, args.repeats = 128, 32, 1, 2
+    if args.images < args.batch_size:
+        p.error("--images must be at least --batch-size")
     start = common.setup(args)
     results = {}
     for name in args.datasets:

@@ -56,6 +56,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.quick:
         args.images, args.batch_size, args.repeats = 64, 32, 2
+    if args.images < args.batch_size:
+        p.error("--images must be at least --batch-size")
     start = common.setup(args)
 
     # Random CIFAR-shaped uint8 images: the step's cost does not depend on pixel values.
