@@ -104,6 +104,17 @@ def goal(description: str, value: float, threshold: float, higher_is_better: boo
             "direction": ">=" if higher_is_better else "<=", "met": bool(met)}
 
 
+def uncommitted(paths=("jst", "benchmarks")) -> bool | None:
+    """Whether the measured code differs from the recorded commit (tracked files under ``paths``)."""
+    import subprocess
+    try:
+        return bool(subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[1]), "status", "--porcelain",
+                                    "--untracked-files=no", *paths], capture_output=True, text=True,
+                                   timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def write(name: str, args: argparse.Namespace, results: dict, start: dict) -> Path:
     """``<out>/<name>.json`` with the command, versions, machine and ``results``; returns its path."""
     out = Path(args.out)
@@ -111,7 +122,7 @@ def write(name: str, args: argparse.Namespace, results: dict, start: dict) -> Pa
     record = {"benchmark": name, "command": " ".join([Path(sys.executable).name, *sys.orig_argv[1:]]),
               "quick": bool(args.quick),
               "note": "dry run (--quick): not a measurement" if args.quick else "measurement",
-              "versions": versions(), "machine": {**machine(), "load_average_at_start": start["load_average"]},
+              "versions": versions(), "uncommitted_changes": uncommitted(), "machine": {**machine(), "load_average_at_start": start["load_average"]},
               "wall_time_s": time.time() - start["time"], **results}
     path = out / f"{name}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
