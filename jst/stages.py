@@ -41,9 +41,16 @@ def default_run_dir(dataset: str, arch: str, scale: str, flops_target: float, se
 def open_run(dataset: str = "mnist", data_root: str | None = None, arch: str = "lenet5", scale: str = "smoke",
              flops_target: float = 0.5, seed: int = 0, device: str = "auto", run_dir: str | None = None,
              overrides: dict | None = None) -> "Run":
-    """The run these notebook parameters name (nothing is computed yet)."""
+    """The run these notebook parameters name (nothing is computed yet). The parameters are validated
+    here, as the CLI validates its options: a bad one fails the notebook's first cell in one line."""
+    from .errors import DataError
+    from .pipeline import resolve_device, validate
     cfg = make_config(scale, arch, dataset=dataset, data_root=data_root or data.default_data_root(),
                       flops_target=flops_target, seed=seed, device=device, **(overrides or {}))
+    validate(cfg)
+    resolve_device(cfg.device)
+    if not Path(cfg.data_root).is_dir():
+        raise DataError(f"data root {cfg.data_root} does not exist")
     return Run(cfg, Path(run_dir) if run_dir else default_run_dir(dataset, arch, scale, flops_target, seed))
 
 

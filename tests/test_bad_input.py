@@ -183,3 +183,20 @@ def test_a_run_from_an_older_version_resumes_when_new_options_keep_their_default
     assert code == 0, err
     code, err = call(base(data_root, run_dir) + ["--set", "amp=bf16"], capsys)  # a new option changed: refused
     assert code == 2 and "different config (amp)" in err
+
+
+@pytest.mark.parametrize("params,expected", [
+    ({"flops_target": 1.5}, "flops target must be in (0, 1]"),
+    ({"seed": -3}, "seed must be in"),
+    ({"overrides": {"thresholds": [0.6, 2.0]}}, "thresholds must lie in (0, 1]"),
+    ({"device": "cuda:5"}, "cuda:5"),
+    ({"arch": "resnet7"}, "unknown arch"),
+    ({"data_root": "/nowhere/at/all"}, "/nowhere/at/all"),
+], ids=["flops", "seed", "thresholds", "device", "arch", "data_root"])
+def test_notebook_parameters_are_validated_before_any_work(params, expected, tmp_path):
+    from jst import stages
+    from jst.errors import JstError
+    with pytest.raises(JstError) as e:
+        stages.open_run(**{"run_dir": str(tmp_path / "nb"), **params})
+    assert expected in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "nb").exists()
