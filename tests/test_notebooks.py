@@ -131,7 +131,6 @@ def test_results_table(chain):
 
 
 def test_baselines(chain):
-    pytest.importorskip("jst.compare", reason="the comparison runner (jst.compare) is not on this branch yet")
     nb = run_notebook(chain, "11_baselines", methods=["jst", "l1norm", "dense"], seeds=[0, 1], flops_targets=[0.5],
                       baselines_out=str(chain[0] / "baselines"))
     assert len(outputs(nb, "image/png")) == 2  # accuracy vs FLOPs with seed spread; channels per layer
