@@ -30,14 +30,14 @@ def prunable_layers(model: nn.Module) -> list[PrunableLayer]:
 def widths(model: nn.Module) -> dict[str, int]:
     """Channels per prunable layer (the per-layer channel counts recorded in result.json)."""
     modules = dict(model.named_modules())
-    return {layer.name: _out_dim(modules[layer.name]) for layer in prunable_layers(model)}
+    return {layer.name: out_dim(modules[layer.name]) for layer in prunable_layers(model)}
 
 
-def _out_dim(m: nn.Module) -> int:
+def out_dim(m: nn.Module) -> int:
     return m.out_channels if isinstance(m, nn.Conv2d) else m.out_features
 
 
-def _in_dim(m: nn.Module) -> int:
+def in_dim(m: nn.Module) -> int:
     return m.in_channels if isinstance(m, nn.Conv2d) else m.in_features
 
 
@@ -108,4 +108,4 @@ def sync_shapes(module: nn.Module) -> None:
 
 
 __all__ = ["PrunableLayer", "Keep", "prunable_layers", "widths", "tensor_index", "select", "assign",
-           "full_keep", "first_k", "sync_shapes", "_in_dim", "_out_dim"]
+           "full_keep", "first_k", "sync_shapes", "in_dim", "out_dim"]

@@ -38,7 +38,7 @@ from torch import nn
 
 from ..flops import output_positions
 from ..importance import keep_top
-from ..prunable import Keep, _in_dim
+from ..prunable import Keep, in_dim
 from ..subnetwork import extract
 from ..train import fit
 from .common import dense_network, finetune, flops_model, keep_global, load_stage, optimizer_hooks, outcome
@@ -54,7 +54,7 @@ def memory_costs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, fl
     costs = {}
     for layer in layers:
         filt = modules[layer.name].weight[0].numel()
-        reads = sum(modules[c].weight.numel() // _in_dim(modules[c]) * layer.consumer_group for c in layer.consumers)
+        reads = sum(modules[c].weight.numel() // in_dim(modules[c]) * layer.consumer_group for c in layer.consumers)
         costs[layer.name] = (spatial[layer.name] + filt + reads) / image
     return costs
 
