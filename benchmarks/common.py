@@ -12,16 +12,15 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from jst.data import default_data_root
 from jst.pipeline import versions
+from jst.timing import interleaved, summary, timed
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -60,43 +59,6 @@ def machine() -> dict:
     return info
 
 
-def summary(values: list[float]) -> dict:
-    """Median and spread (interquartile range, min, max) of raw measurements."""
-    values = sorted(values)
-    if len(values) >= 2:
-        q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    else:
-        q1 = q3 = values[0]
-    return {"n": len(values), "median": statistics.median(values), "q1": q1, "q3": q3, "iqr": q3 - q1,
-            "min": values[0], "max": values[-1]}
-
-
-def timed(fn: Callable[[], object], sync: Callable[[], None] | None = None) -> float:
-    """Seconds one call of ``fn`` takes (``sync`` waits for an accelerator before reading the clock)."""
-    if sync:
-        sync()
-    t0 = time.perf_counter()
-    fn()
-    if sync:
-        sync()
-    return time.perf_counter() - t0
-
-
-def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
-                sync: Callable[[], None] | None = None) -> dict[str, list[float]]:
-    """Seconds per call of every variant, alternating A, B, A, B, ... (the order flips every repeat so
-    neither variant always runs first); ``warmup`` untimed rounds first."""
-    names = list(variants)
-    for _ in range(warmup):
-        for name in names:
-            variants[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(repeats):
-        for name in (names if r % 2 == 0 else names[::-1]):
-            times[name].append(timed(variants[name], sync))
-    return times
-
-
 def goal(description: str, value: float, threshold: float, higher_is_better: bool) -> dict:
     """A goal and whether the measured ``value`` met it."""
     met = value >= threshold if higher_is_better else value <= threshold
@@ -128,3 +90,6 @@ def write(name: str, args: argparse.Namespace, results: dict, start: dict) -> Pa
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"{name}: wrote {path}")
     return path
+
+
+__all__ = ["parser", "setup", "machine", "goal", "uncommitted", "write", "versions", "interleaved", "summary", "timed"]

@@ -5,7 +5,8 @@ in real time. For ResNet-20, ResNet-56 and VGG-16 at 50% and 25% FLOPs kept, the
 sampler (``jst.sampler.perturb`` + ``fit_to_budget`` at the config's fixed threshold) on a randomly
 initialised target network, so they have JST's uneven per-layer shape; ``jst.models.build_pruned`` builds
 the exported architecture. Measured, not assumed: channel counts rounded to multiples of 8
-(``channel_multiple``), channels_last, and torch.compile (a failure is recorded, not hidden). Every
+(``channel_multiple``), batch-norm folded into the convs (``torch.fx`` fuse), channels_last, and
+torch.compile (a failure is recorded, not hidden). Every
 model/option of one architecture and batch size is timed interleaved, after warm-up, many repeats;
 median and IQR. Speed-up = dense latency / pruned latency with the same option; goal: speed-up >= 0.9 x
 the FLOPs ratio (dense FLOPs / pruned FLOPs, counted on the built networks).
@@ -18,6 +19,7 @@ import copy
 import time
 
 import torch
+from torch.fx.experimental.optimization import fuse
 
 from jst.config import make_config
 from jst.filter_weights import filter_weights, init_filter_weights
@@ -49,6 +51,8 @@ def prepare(model: torch.nn.Module, option: str, batch: int):
     """(forward function, compile seconds or None) of ``model`` under ``option``; raises if it fails."""
     model = copy.deepcopy(model).eval()
     x = torch.randn(batch, *SHAPE)
+    if option == "fuse_bn":  # batch-norm folded into the preceding conv (torch.fx): fewer, cheaper ops
+        model = fuse(model)
     if option in ("channels_last", "compile_channels_last"):
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -113,8 +117,8 @@ def main(argv=None) -> None:
     p.add_argument("--archs", nargs="+", default=["resnet20", "resnet56", "vgg16"])
     p.add_argument("--budgets", nargs="+", type=float, default=[0.5, 0.25], help="FLOPs fractions kept")
     p.add_argument("--multiples", nargs="+", type=int, default=[1, 8], help="channel_multiple values")
-    p.add_argument("--options", nargs="+", default=["eager", "channels_last", "compile"],
-                   choices=["eager", "channels_last", "compile", "compile_channels_last"])
+    p.add_argument("--options", nargs="+", default=["eager", "fuse_bn", "channels_last", "compile"],
+                   choices=["eager", "fuse_bn", "channels_last", "compile", "compile_channels_last"])
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 64])
     p.add_argument("--repeats", type=int, default=15, help="timed repeats at batch > 1")
     p.add_argument("--repeats-b1", type=int, default=100, help="timed repeats at batch 1")

@@ -179,3 +179,74 @@ def pareto(df: pd.DataFrame, x: str = "flops_ratio", y: str = "test_acc", xerr: 
     ax.legend(fontsize="x-small")
     fig.tight_layout()
     return fig
+
+
+# --- the Performance chapter (frames from jst.performance) ---------------------------------------------
+
+def overhead_bars(df: pd.DataFrame) -> plt.Figure:
+    """Training images/s of jst's step and of the bare loop (median, bars: min-max over repeats)."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.barh(df["variant"], df["median"], xerr=[df["median"] - df["min"], df["max"] - df["median"]], capsize=3,
+            color=sns.color_palette("tab10", len(df)))
+    ax.set(xlabel="training images/s (median; bars: min-max)", title="framework overhead (ResNet-20)")
+    fig.tight_layout()
+    return fig
+
+
+def data_path_shares(df: pd.DataFrame) -> plt.Figure:
+    """Data time per batch as a share of a ResNet-20 training step, per loader and dataset; 5% goal line."""
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    sns.barplot(df, x="dataset", y="share of a step", hue="loader", ax=ax)
+    ax.axhline(0.05, color="black", ls="--", lw=1, label="goal: 5%")
+    ax.set(yscale="log", ylabel="data time / step time (log)", title="data path: loader time per batch")
+    ax.legend(fontsize="x-small")
+    fig.tight_layout()
+    return fig
+
+
+def search_breakdown(df: pd.DataFrame) -> plt.Figure:
+    """Seconds per part of the search (inclusive: train_epoch contains nothing else; search contains all)."""
+    parts = df[df["part"] != "search"]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    sns.barplot(parts, x="seconds", y="part", hue="case", ax=ax)
+    ax.set(xscale="log", xlabel="seconds in the whole search (log)", ylabel="", title="where the search's time goes")
+    ax.legend(fontsize="x-small")
+    fig.tight_layout()
+    return fig
+
+
+def speedup_vs_flops(df: pd.DataFrame) -> plt.Figure:
+    """Measured latency speed-up against the FLOPs ratio, per batch size; the goal line 0.9 x FLOPs ratio."""
+    batches = sorted(df["batch"].unique())
+    fig, axes = plt.subplots(1, len(batches), figsize=(5.5 * len(batches), 4), squeeze=False)
+    top = max(df["FLOPs ratio"].max(), df["speed-up"].max()) * 1.1
+    for ax, batch in zip(axes[0], batches):
+        part = df[df["batch"] == batch]
+        sns.scatterplot(part, x="FLOPs ratio", y="speed-up", hue="arch", style="option", s=70, ax=ax)
+        line = np.linspace(1, top, 10)
+        ax.plot(line, line, color="grey", lw=1, label="speed-up = FLOPs ratio")
+        ax.plot(line, 0.9 * line, color="black", ls="--", lw=1, label="goal: 0.9 x FLOPs ratio")
+        ax.axhline(1, color="grey", ls=":", lw=1)
+        ax.set(xlim=(1, top), ylim=(0, top), title=f"CPU latency, batch {batch}",
+               xlabel="FLOPs ratio (dense / pruned)", ylabel="measured speed-up (dense / pruned latency)")
+        ax.legend(fontsize="x-small")
+    fig.tight_layout()
+    return fig
+
+
+def scaling_curves(df: pd.DataFrame) -> plt.Figure:
+    """Seconds per coarse epoch and per search step against depth and against training-set size."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, axis, x, label in ((axes[0], "depth", "depth", "ResNet depth"),
+                               (axes[1], "size", "images", "images (Dtrain + Dval)")):
+        part = df[df["axis"] == axis]
+        for what, p in part.groupby("what"):
+            p = p.sort_values(x)
+            ax.errorbar(p[x], p["seconds"], yerr=[p["seconds"] - p["min"], p["max"] - p["seconds"]], marker="o",
+                        capsize=3, label=what)
+        ax.set(xlabel=label, ylabel="seconds (median; bars: min-max)", xticks=sorted(part[x].unique()))
+        ax.legend()
+    axes[0].set_title("vs depth")
+    axes[1].set_title("vs data size (ResNet-20)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,62 @@
+"""The reproduction's experiment grid (jst.experiments): every block's printed command is a valid
+`python -m jst compare` line whose configs validate, and a block runs end to end (comparison, latency,
+sensitivity) on real MNIST at smoke scale."""
+import json
+import shlex
+
+import pandas as pd
+import pytest
+
+from jst import experiments
+from jst.cli import build_parser
+from jst.compare import plan
+from jst.config import make_config, parse_assignment
+from jst.pipeline import validate
+
+
+@pytest.mark.parametrize("block", [b for b in experiments.BLOCKS if isinstance(b, experiments.Block)],
+                         ids=experiments.block_name)
+def test_block_command_is_a_valid_compare_line(block):
+    argv = shlex.split(block.command())[3:]  # drop "python -m jst"
+    args = build_parser().parse_args(argv)
+    overrides = dict(parse_assignment(s) for s in args.set)
+    assert overrides == block.overrides  # the printed command runs what the block runs
+    for method, target, seed in plan(args.methods.split(","), [int(s) for s in args.seeds.split(",")],
+                                     [float(t) for t in args.flops_targets.split(",")]):
+        validate(make_config(args.scale, args.arch, method=method, dataset=args.dataset, data_root=args.data_root,
+                             flops_target=target,
+                             seed=seed, **overrides))
+
+
+def test_block_names_are_unique_and_listed(capsys):
+    names = [experiments.block_name(b) for b in experiments.BLOCKS]
+    assert len(names) == len(set(names))
+    assert experiments.main(["--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in names)
+
+
+def test_block_runs_comparison_latency_and_sensitivity(data_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "RESULTS", tmp_path)
+    block = experiments.Block("mnist-lenet5", "mnist", "lenet5", methods=("jst", "dense"), seeds=(0,), scale="smoke")
+    block.run(data_root, "cpu")
+    assert experiments.finished(block) == (2, 2)
+    rows = json.loads((block.folder / "table.json").read_text())
+    assert {r["method"] for r in rows} == {"jst", "dense"}
+    latency = json.loads((block.folder / "latency.json").read_text())
+    jst = latency["runs"]["jst-f0.5-s0"]
+    assert set(jst) == {"1", "64"} and jst["64"]["speedup"]["median"] > 0
+    assert "speedup" not in latency["runs"]["dense-f1-s0"]["64"]
+
+    sens = experiments.Sensitivity("mnist-lenet5", block)
+    sens.run(data_root, "cpu")
+    df = pd.read_csv(sens.csv)
+    assert set(df["layer"]) == {"conv1", "conv2", "fc1", "fc2"}
+    assert len(df) == 4 * 9 and df["val_acc"].between(0, 1).all()
+    assert (df["accuracy drop"] == df["base_acc"] - df["val_acc"]).all()
+    assert experiments.finished(sens) == (1, 1)
+
+
+def test_bad_data_root_is_one_line_error(tmp_path, capsys):
+    assert experiments.main(["--data-root", str(tmp_path / "missing"), "--only", "mnist-lenet5"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
