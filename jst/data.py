@@ -113,17 +113,18 @@ def draw_augmentation(n: int, size: int, kind: str, generator: torch.Generator |
 
 
 def apply_augmentation(x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
-    """torchvision's RandomCrop(size, padding=size/8) + RandomHorizontalFlip on a uint8 batch, at once."""
-    n, _, h, w = x.shape
+    """torchvision's RandomCrop(size, padding=size/8) + RandomHorizontalFlip on a uint8 batch, at once:
+    one gather from the padded batch, a flip being a crop read right to left (4x faster on CPU than
+    advanced indexing over four index tensors, measured by benchmarks/data_path.py)."""
+    n, c, h, w = x.shape
     pad = max(1, h // 8)
     padded = F.pad(x, (pad, pad, pad, pad))
     oy, ox, flip = oy.to(x.device), ox.to(x.device), flip.to(x.device)
-    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
-    cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
-    batch = torch.arange(n, device=x.device)[:, None, None, None]
-    chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
-    x = padded[batch, chan, rows, cols]
-    return torch.where(flip[:, None, None, None], x.flip(3), x)
+    rows = oy[:, None] + torch.arange(h, device=x.device)
+    cols = ox[:, None] + torch.arange(w, device=x.device)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    index = (rows[:, :, None] * (w + 2 * pad) + cols[:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
+    return padded.view(n, c, -1).gather(2, index).view(n, c, h, w)
 
 
 def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:

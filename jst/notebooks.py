@@ -22,7 +22,7 @@ SOURCE = REPO / "notebooks"
 BOOK = REPO / "book" / "notebooks"
 NOTEBOOKS = ("01_coarse_training", "02_sampler", "03_updater", "04_thresholds", "05_search",
              "06_finetune_export", "07_sensitivity", "08_explorer", "09_imagenet_multigpu", "10_results",
-             "11_baselines", "12_performance", "13_reproduction")
+             "11_baselines", "12_reproduction", "13_performance")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 

@@ -174,7 +174,7 @@ def test_every_notebook_declares_the_common_parameters():
 
 
 def test_performance_chapter_renders_the_committed_benchmarks(tmp_path):
-    path = notebooks.execute("12_performance", tmp_path, {"benchmarks_dir": "benchmarks/results"})
+    path = notebooks.execute("13_performance", tmp_path, {"benchmarks_dir": "benchmarks/results"})
     nb = nbformat.read(str(path), as_version=4)
     assert len(outputs(nb, "image/png")) == 5  # overhead, data path, search, speed-up, scaling
     assert not any("WARNING" in t for t in outputs(nb, "stream"))  # committed figures are measurements
@@ -182,7 +182,7 @@ def test_performance_chapter_renders_the_committed_benchmarks(tmp_path):
 
 
 def test_reproduction_chapter_renders_the_committed_records(tmp_path):
-    path = notebooks.execute("13_reproduction", tmp_path, {"results_root": "results"})
+    path = notebooks.execute("12_reproduction", tmp_path, {"results_root": "results"})
     nb = nbformat.read(str(path), as_version=4)
     html = "\n".join(outputs(nb, "text/html"))
     assert "mnist-lenet5" in html and "font-weight: bold" in html  # a comparison table with its best marked
