@@ -74,13 +74,19 @@ def measure_arch(arch: str, args) -> dict:
     dense = build_model(arch).eval()
     dense_flops = count(dense, SHAPE)["flops"]
     models = {"dense": {"model": dense, "flops": dense_flops}}
+    failures = {}
     for budget in args.budgets:
         for multiple in args.multiples:
-            net = build_pruned(arch, jst_widths(arch, budget, multiple)).eval()
+            try:
+                widths = jst_widths(arch, budget, multiple)
+            except ValueError as e:  # e.g. 25% of ResNet-20's FLOPs with every layer a multiple of 8
+                failures[f"kept{budget:g}_x{multiple}"] = f"infeasible: {e}"
+                continue
+            net = build_pruned(arch, widths).eval()
             models[f"kept{budget:g}_x{multiple}"] = {"model": net, "flops": count(net, SHAPE)["flops"],
                                                       "budget": budget, "channel_multiple": multiple,
                                                       "widths": widths_of(net)}
-    by_batch, failures = {}, {}
+    by_batch = {}
     for batch in args.batch_sizes:
         variants, compile_seconds = {}, {}
         for option in args.options:
