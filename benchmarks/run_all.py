@@ -2,7 +2,8 @@
 
 Each benchmark runs as ``python -m benchmarks.<name>`` (a fresh process: threads, torch.compile caches
 and memory start clean, and each JSON records its own exact command); a failure is recorded and the
-others still run. ``<out>/run_all.json`` lists every benchmark's exit status, seconds and goals.
+others still run. ``<out>/run_all.json`` lists every benchmark's exit status, seconds and goals (``--only`` updates its entries
+for the benchmarks it ran and keeps the others').
 
     python -m benchmarks.run_all --out benchmarks/results [--quick] [--only overhead speedup]
 """
@@ -42,6 +43,9 @@ def main(argv=None) -> int:
         index[name] = {"returncode": rc, "seconds": time.time() - t0, "json": path.name if fresh else None,
                        "goals": goals}
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    previous = Path(args.out) / "run_all.json"
+    if set(args.only) != set(BENCHMARKS) and previous.exists():  # --only: update those entries of the index
+        index = {**json.loads(previous.read_text())["benchmarks"], **index}
     summary = {"command": " ".join([Path(sys.executable).name, *sys.orig_argv[1:]]), "quick": args.quick,
                "machine": common.machine(), "wall_time_s": time.time() - start, "benchmarks": index}
     (Path(args.out) / "run_all.json").write_text(json.dumps(summary, indent=2) + "\n")
