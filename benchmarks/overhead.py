@@ -52,7 +52,7 @@ def main(argv=None) -> None:
     p.add_argument("--arch", default="resnet20")
     p.add_argument("--images", type=int, default=2048, help="images per timed epoch")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--repeats", type=int, default=11)
     args = p.parse_args(argv)
     if args.quick:
         args.images, args.batch_size, args.repeats = 64, 32, 2

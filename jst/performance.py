@@ -101,6 +101,14 @@ def speedup(record: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def op_profile(record: dict) -> pd.DataFrame:
+    """Milliseconds per forward pass in each operator (eager), per arch, batch and network (speed-up's profile)."""
+    rows = [{"arch": arch, "batch": int(batch), "network": net, "operator": op.removeprefix("aten::"), "ms": ms}
+            for arch, a in record["archs"].items() for batch, nets in a.get("op_profile_ms", {}).items()
+            for net, ops in nets.items() for op, ms in ops.items()]
+    return pd.DataFrame(rows)
+
+
 def scaling(record: dict) -> pd.DataFrame:
     """Seconds per coarse epoch and per search step, against depth and against data size."""
     rows = []
@@ -114,4 +122,4 @@ def scaling(record: dict) -> pd.DataFrame:
 
 
 __all__ = ["BENCHMARKS", "load", "goals", "machine", "overhead", "data_path", "search_overhead", "speedup",
-           "scaling"]
+           "op_profile", "scaling"]

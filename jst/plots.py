@@ -250,3 +250,21 @@ def scaling_curves(df: pd.DataFrame) -> plt.Figure:
     axes[1].set_title("vs data size (ResNet-20)")
     fig.tight_layout()
     return fig
+
+
+def op_profile_bars(df: pd.DataFrame, batch: int) -> plt.Figure:
+    """Per network, milliseconds of one forward pass by operator (stacked): what pruning channels removes."""
+    part = df[df["batch"] == batch]
+    archs = list(dict.fromkeys(part["arch"]))
+    fig, axes = plt.subplots(1, len(archs), figsize=(4.5 * len(archs), 3.8), squeeze=False)
+    ops = part.groupby("operator")["ms"].sum().sort_values(ascending=False).index
+    colors = dict(zip(ops, sns.color_palette("tab20", len(ops))))
+    for ax, arch in zip(axes[0], archs):
+        table = part[part["arch"] == arch].pivot_table(index="network", columns="operator", values="ms", fill_value=0)
+        table = table[[o for o in ops if o in table]]
+        table.plot.bar(stacked=True, ax=ax, color=[colors[o] for o in table.columns], legend=False, rot=0)
+        ax.set(title=f"{arch}, batch {batch}", xlabel="", ylabel="ms per forward pass (eager)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[o]) for o in ops]
+    fig.legend(handles, ops, fontsize="x-small", loc="center right")
+    fig.tight_layout(rect=(0, 0, 0.82, 1))
+    return fig

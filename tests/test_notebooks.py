@@ -176,7 +176,7 @@ def test_every_notebook_declares_the_common_parameters():
 def test_performance_chapter_renders_the_committed_benchmarks(tmp_path):
     path = notebooks.execute("13_performance", tmp_path, {"benchmarks_dir": "benchmarks/results"})
     nb = nbformat.read(str(path), as_version=4)
-    assert len(outputs(nb, "image/png")) == 5  # overhead, data path, search, speed-up, scaling
+    assert len(outputs(nb, "image/png")) == 7  # overhead, data path, search, speed-up, 2 op profiles, scaling
     assert not any("WARNING" in t for t in outputs(nb, "stream"))  # committed figures are measurements
     assert any("measured:" in t for t in outputs(nb, "stream"))  # the GPU section says what it had
 
