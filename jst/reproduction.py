@@ -66,6 +66,27 @@ def comparison(folder: str | Path, flops_target: float | None = None) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def jst_against_baselines(folder: str | Path, flops_target: float) -> dict | None:
+    """Where JST stands at one FLOPs target: its accuracy, the best other pruned method's, the gap and
+    whether it exceeds the larger of the two seed spreads (None when JST has not run there)."""
+    df = comparison(folder, flops_target)
+    if df.empty:
+        return None
+    pruned = df[df["method"] != "dense"]
+    if "jst" not in set(pruned["method"]) or len(pruned) < 2:
+        return None
+    jst = pruned[pruned["method"] == "jst"].iloc[0]
+    others = pruned[pruned["method"] != "jst"]
+    best = others.loc[others["test acc (%)"].map(lambda v: v[0]).idxmax()]
+    gap = jst["test acc (%)"][0] - best["test acc (%)"][0]
+    spread = max(jst["test acc (%)"][1], best["test acc (%)"][1])
+    return {"FLOPs target": flops_target, "seeds": int(jst["seeds"]), "JST acc (%)": jst["test acc (%)"][0],
+            "JST FLOPs kept": jst["FLOPs kept"][0], "best other": best["method"],
+            "its acc (%)": best["test acc (%)"][0], "its FLOPs kept": best["FLOPs kept"][0],
+            "JST - best (points)": gap, "larger std (points)": spread,
+            "verdict": ("JST ahead" if gap > spread else "JST behind" if gap < -spread else "within the seed spread")}
+
+
 def best_cells(df: pd.DataFrame) -> dict[str, set[int]]:
     """Row indices holding the best mean of each column (ties included), the dense row excluded."""
     best = {}
@@ -152,5 +173,5 @@ def unstructured_claim(run_dir: str | Path, dense_dir: str | Path) -> pd.DataFra
     return pd.DataFrame([claim, ours], index=["published", "ours"])
 
 
-__all__ = ["status", "comparison", "best_cells", "styled", "ablations", "schedules", "search_seconds", "sensitivity",
+__all__ = ["status", "comparison", "jst_against_baselines", "best_cells", "styled", "ablations", "schedules", "search_seconds", "sensitivity",
            "unstructured_claim", "AUTOPRUNE_CLAIM"]
