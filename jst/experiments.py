@@ -84,7 +84,7 @@ class Sensitivity:
         return [self.csv]
 
     def command(self) -> str:
-        return f"python -m jst.experiments --only {self.name}"
+        return f"python -m jst.experiments --only sensitivity-{self.name}"
 
     def run(self, data_root: Path, device: str) -> None:
         from . import sensitivity, stages

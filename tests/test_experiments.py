@@ -34,6 +34,9 @@ def test_block_names_are_unique_and_listed(capsys):
     assert experiments.main(["--list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in names)
+    for b in experiments.BLOCKS:  # a sensitivity block's command names a block that exists
+        if isinstance(b, experiments.Sensitivity):
+            assert b.command().split("--only ")[1] in names
 
 
 def test_block_runs_comparison_latency_and_sensitivity(data_root, tmp_path, monkeypatch):
