@@ -68,7 +68,8 @@ def comparison(folder: str | Path, flops_target: float | None = None) -> pd.Data
 
 def jst_against_baselines(folder: str | Path, flops_target: float) -> dict | None:
     """Where JST stands at one FLOPs target: its accuracy, the best other pruned method's, the gap and
-    whether it exceeds the larger of the two seed spreads (None when JST has not run there)."""
+    whether it exceeds the larger of the two seed spreads; with one seed nothing is decided (None when
+    JST has not run there)."""
     df = comparison(folder, flops_target)
     if df.empty:
         return None
@@ -84,7 +85,8 @@ def jst_against_baselines(folder: str | Path, flops_target: float) -> dict | Non
             "JST FLOPs kept": jst["FLOPs kept"][0], "best other": best["method"],
             "its acc (%)": best["test acc (%)"][0], "its FLOPs kept": best["FLOPs kept"][0],
             "JST - best (points)": gap, "larger std (points)": spread,
-            "verdict": ("JST ahead" if gap > spread else "JST behind" if gap < -spread else "within the seed spread")}
+            "verdict": ("one seed: undecided" if min(jst["seeds"], best["seeds"]) < 2 else
+                        "JST ahead" if gap > spread else "JST behind" if gap < -spread else "within the seed spread")}
 
 
 def best_cells(df: pd.DataFrame) -> dict[str, set[int]]:
