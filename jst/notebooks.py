@@ -23,6 +23,9 @@ BOOK = REPO / "book" / "notebooks"
 NOTEBOOKS = ("01_coarse_training", "02_sampler", "03_updater", "04_thresholds", "05_search",
              "06_finetune_export", "07_sensitivity", "08_explorer", "09_imagenet_multigpu", "10_results",
              "11_baselines", "12_reproduction", "13_performance")
+# chapters that render committed records (results/, benchmarks/results/) rather than run a stage: their only
+# parameter is the records' folder
+RECORD_CHAPTERS = {"12_reproduction": "results_root", "13_performance": "benchmarks_dir"}
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
