@@ -114,8 +114,8 @@ def draw_augmentation(n: int, size: int, kind: str, generator: torch.Generator |
 
 def apply_augmentation(x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
     """torchvision's RandomCrop(size, padding=size/8) + RandomHorizontalFlip on a uint8 batch, at once:
-    one gather from the padded batch, a flip being a crop read right to left (4x faster on CPU than
-    advanced indexing over four index tensors, measured by benchmarks/data_path.py)."""
+    one gather from the padded batch, a flip being a crop read right to left (cheaper on CPU than advanced
+    indexing over four index tensors; the loader's cost is measured by benchmarks/data_path.py)."""
     n, c, h, w = x.shape
     pad = max(1, h // 8)
     padded = F.pad(x, (pad, pad, pad, pad))

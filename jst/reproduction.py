@@ -13,7 +13,6 @@ from pathlib import Path
 import pandas as pd
 
 from .compare import load_table
-from .runlog import RunLog
 
 # what "best" means per column of a comparison table (the dense reference row is never marked)
 BEST = {"test acc (%)": max, "FLOPs kept": min, "params kept": min, "speed-up b1": max, "speed-up b64": max,
@@ -143,11 +142,6 @@ def schedules(scale: str = "cpu") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def search_seconds(run_dir: str | Path) -> float:
-    """Seconds a JST run spent in its search stage (the sum of its search steps' logged seconds)."""
-    return sum(r.get("seconds", 0.0) for r in RunLog(Path(run_dir) / "log.jsonl").read() if r.get("stage") == "search")
-
-
 def sensitivity(csv: str | Path) -> pd.DataFrame:
     """The per-layer sensitivity curves written by ``jst.experiments`` (layer, fraction pruned, drop)."""
     df = pd.read_csv(csv)
@@ -175,5 +169,5 @@ def unstructured_claim(run_dir: str | Path, dense_dir: str | Path) -> pd.DataFra
     return pd.DataFrame([claim, ours], index=["published", "ours"])
 
 
-__all__ = ["status", "comparison", "jst_against_baselines", "best_cells", "styled", "ablations", "schedules", "search_seconds", "sensitivity",
+__all__ = ["status", "comparison", "jst_against_baselines", "best_cells", "styled", "ablations", "schedules", "sensitivity",
            "unstructured_claim", "AUTOPRUNE_CLAIM"]

@@ -92,9 +92,9 @@ def train_epoch(model: nn.Module, source, optimizer: torch.optim.Optimizer, *, b
             if not torch.isfinite(objective):
                 raise TrainingDiverged(f"{stage}: loss is {objective.item()} at batch {step + 1}")
             if pending == 1:
-                # Gradients are cleared right before the window's first backward, not after the step:
-                # their memory is then reused at once by the backward (measured ~10% faster on CPU,
-                # benchmarks/overhead.py), and the arithmetic is the same.
+                # Gradients are cleared right before the window's first backward, not after the step, as
+                # the bare loop of benchmarks/overhead.py does: on CPU the post-step clear was the gap
+                # between the two in a profile; the arithmetic is the same.
                 optimizer.zero_grad(set_to_none=True)
             scaler.scale(objective / accum).backward()
         if sync:
