@@ -43,10 +43,21 @@ def _mean_std(values: list[float], scale: float = 1.0) -> tuple[float, float] | 
     return scale * statistics.fmean(values), scale * (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def _hardware(folder: Path, runs: list[str]) -> str:
+    """What the runs ran on, as each recorded it (a wall time means little without it)."""
+    seen = []
+    for r in runs:
+        h = json.loads((folder / r / "result.json").read_text()).get("hardware", {})
+        text = h.get("gpu") or f"{h.get('device', '?')}, {h.get('cpu_threads', '?')} threads"
+        if text not in seen:
+            seen.append(text)
+    return "; ".join(seen)
+
+
 def comparison(folder: str | Path, flops_target: float | None = None) -> pd.DataFrame:
     """One row per method (at ``flops_target``; every target when None) with (mean, std) pairs over seeds:
     test accuracy, FLOPs and parameters kept, CPU latency speed-up over dense at batch 1 and 64 (dense: 1
-    by definition, when timed), wall time."""
+    by definition, when timed), wall time of the whole run and the hardware it ran on."""
     folder = Path(folder)
     rows = []
     timed = (folder / "latency.json").exists()
@@ -61,8 +72,33 @@ def comparison(folder: str | Path, flops_target: float | None = None) -> pd.Data
                      "speed-up b1": reference or _mean_std(_speedups(folder, r["runs"], "1")),
                      "speed-up b64": reference or _mean_std(_speedups(folder, r["runs"], "64")),
                      "wall time (min)": (r["wall_time_s_mean"] / 60, r["wall_time_s_std"] / 60),
-                     "meets budget": r["meets_budget"], "runs": ", ".join(r["runs"])})
+                     "hardware": _hardware(folder, r["runs"]), "meets budget": r["meets_budget"], "runs": ", ".join(r["runs"])})
     return pd.DataFrame(rows)
+
+
+def verdict(gap: float, spread: float, seeds: int, ahead: str, behind: str) -> str:
+    """The one rule every comparison here uses: a mean difference counts only when it exceeds the larger
+    of the two seed standard deviations, and one seed (no spread) decides nothing."""
+    if seeds < 2:
+        return "one seed: undecided"
+    return ahead if gap > spread else behind if gap < -spread else "within the seed spread"
+
+
+def pair(df: pd.DataFrame, a: str, b: str) -> dict | None:
+    """Method ``a`` against method ``b`` in one comparison frame: accuracy gap in points, the larger seed
+    std, and the verdict (None when either has not run)."""
+    if df.empty:
+        return None
+    rows = {m: df[df["method"] == m] for m in (a, b)}
+    if any(r.empty for r in rows.values()):
+        return None
+    ra, rb = rows[a].iloc[0], rows[b].iloc[0]
+    gap = ra["test acc (%)"][0] - rb["test acc (%)"][0]
+    spread = max(ra["test acc (%)"][1], rb["test acc (%)"][1])
+    return {"seeds": int(min(ra["seeds"], rb["seeds"])), f"{a} acc (%)": ra["test acc (%)"][0],
+            f"{a} FLOPs kept": ra["FLOPs kept"][0], f"{b} acc (%)": rb["test acc (%)"][0],
+            f"{b} FLOPs kept": rb["FLOPs kept"][0], f"{a} - {b} (points)": gap, "larger std (points)": spread,
+            "verdict": verdict(gap, spread, min(ra["seeds"], rb["seeds"]), f"{a} ahead", f"{b} ahead")}
 
 
 def jst_against_baselines(folder: str | Path, flops_target: float) -> dict | None:
@@ -75,17 +111,14 @@ def jst_against_baselines(folder: str | Path, flops_target: float) -> dict | Non
     pruned = df[df["method"] != "dense"]
     if "jst" not in set(pruned["method"]) or len(pruned) < 2:
         return None
-    jst = pruned[pruned["method"] == "jst"].iloc[0]
     others = pruned[pruned["method"] != "jst"]
-    best = others.loc[others["test acc (%)"].map(lambda v: v[0]).idxmax()]
-    gap = jst["test acc (%)"][0] - best["test acc (%)"][0]
-    spread = max(jst["test acc (%)"][1], best["test acc (%)"][1])
-    return {"FLOPs target": flops_target, "seeds": int(jst["seeds"]), "JST acc (%)": jst["test acc (%)"][0],
-            "JST FLOPs kept": jst["FLOPs kept"][0], "best other": best["method"],
-            "its acc (%)": best["test acc (%)"][0], "its FLOPs kept": best["FLOPs kept"][0],
-            "JST - best (points)": gap, "larger std (points)": spread,
-            "verdict": ("one seed: undecided" if min(jst["seeds"], best["seeds"]) < 2 else
-                        "JST ahead" if gap > spread else "JST behind" if gap < -spread else "within the seed spread")}
+    best = others.loc[others["test acc (%)"].map(lambda v: v[0]).idxmax(), "method"]
+    p = pair(pruned, "jst", best)
+    return {"FLOPs target": flops_target, "seeds": p["seeds"], "JST acc (%)": p["jst acc (%)"],
+            "JST FLOPs kept": p["jst FLOPs kept"], "best other": best, "its acc (%)": p[f"{best} acc (%)"],
+            "its FLOPs kept": p[f"{best} FLOPs kept"], "JST - best (points)": p[f"jst - {best} (points)"],
+            "larger std (points)": p["larger std (points)"],
+            "verdict": p["verdict"].replace("jst ahead", "JST ahead").replace(f"{best} ahead", "JST behind")}
 
 
 def best_cells(df: pd.DataFrame) -> dict[str, set[int]]:
@@ -126,6 +159,145 @@ def ablations(default_folder: str | Path, ablation_root: str | Path, flops_targe
         frames.append(comparison(folder, flops_target).assign(variant=folder.name))
     df = pd.concat(frames, ignore_index=True)
     return df[["variant", *[c for c in df if c not in ("variant", "method")]]]
+
+
+def _accs_by_seed(folder: Path, runs: str) -> dict[int, float]:
+    results = [json.loads((folder / name / "result.json").read_text()) for name in runs.split(", ")]
+    return {r["seed"]: 100 * r["pruned"]["test_acc"] for r in results}
+
+
+def ablation_outcomes(default_folder: str | Path, ablation_root: str | Path, flops_target: float = 0.5) -> pd.DataFrame:
+    """Each ablation variant against JST as specified: the accuracy difference in points, the larger seed
+    std, the verdict of the one rule (``verdict``), and the same-seed differences, which show the direction
+    while a variant has too few seeds to decide."""
+    default_folder, ablation_root = Path(default_folder), Path(ablation_root)
+    df = ablations(default_folder, ablation_root, flops_target)
+    jst = df.iloc[0]
+    jst_by_seed = _accs_by_seed(default_folder, jst["runs"])
+    rows = []
+    for _, v in df.iloc[1:].iterrows():
+        by_seed = _accs_by_seed(ablation_root / v["variant"], v["runs"])
+        gap = v["test acc (%)"][0] - jst["test acc (%)"][0]
+        spread = max(v["test acc (%)"][1], jst["test acc (%)"][1])
+        same_seed = {s: a - jst_by_seed[s] for s, a in sorted(by_seed.items()) if s in jst_by_seed}
+        rows.append({"variant": v["variant"], "seeds": f"{v['seeds']} (JST: {jst['seeds']})",
+                     "variant acc (%)": v["test acc (%)"][0], "JST acc (%)": jst["test acc (%)"][0],
+                     "variant - JST (points)": gap, "larger std (points)": spread,
+                     "same-seed differences (points)": ", ".join(f"s{s}: {d:+.2f}" for s, d in same_seed.items()),
+                     "variant FLOPs kept": v["FLOPs kept"][0],
+                     "verdict": verdict(gap, spread, min(v["seeds"], jst["seeds"]), "higher than JST", "lower than JST")})
+    return pd.DataFrame(rows)
+
+
+# The published figures we can cite (PAPER.md, book/published.md) and the closest run of ours: the
+# results folder holding it (a comparison, or a single run) and the method's name there.
+PUBLISHED = [
+    {"method": "ista", "source": "Ye et al. 2018 (ICLR)", "setting": "CIFAR-10, ResNet-20",
+     "published": "about 37% fewer parameters at about 1 point lower accuracy", "ours": "compare/cifar10_sample-resnet20-cpu"},
+    {"method": "autoprune", "source": "Xiao et al. 2019 (NeurIPS), abstract", "setting": "MNIST, LeNet-5, unstructured",
+     "published": "7% of FLOPs, 310x compression, no accuracy drop", "ours": "autoprune-unstructured/mnist-lenet5-s0",
+     "dense": "compare/mnist-lenet5-cpu/dense-f1-s0"},  # the dense run of the same seed
+    {"method": "autoprune", "source": "Xiao et al. 2019 (NeurIPS), abstract", "setting": "CIFAR-10, VGG-like",
+     "published": "23% of FLOPs, 75x compression, no accuracy drop", "ours": "compare/cifar10_sample-vgg16-cpu"},
+    {"method": "lstm", "source": "Zhong et al. 2018 (IJCAI)", "setting": "CIFAR-10, VGG-16",
+     "published": "70.1% fewer FLOPs, accuracy comparable to the unpruned network", "ours": "compare/cifar10_sample-vgg16-cpu"},
+    {"method": "lstm", "source": "Zhong et al. 2018 (IJCAI)", "setting": "CIFAR-10, ResNet-56",
+     "published": "47.5% fewer FLOPs, comparable accuracy", "ours": "compare/cifar10_sample-resnet20-cpu"},
+]
+
+
+def published_beside_ours(results_root: str | Path) -> pd.DataFrame:
+    """Each published figure beside the closest committed run of ours: FLOPs and parameters kept and the
+    accuracy drop from the dense network of the same comparison (mean ± std over seeds), or "not run yet"."""
+    root = Path(results_root)
+    rows = []
+    for p in PUBLISHED:
+        row = {"method": p["method"], "source": p["source"], "published setting": p["setting"],
+               "published result": p["published"], "ours": p["ours"]}
+        folder = root / p["ours"]
+        if (folder / "result.json").exists():  # a single run, against the dense run of its seed
+            r = json.loads((folder / "result.json").read_text())["pruned"]
+            d = json.loads((root / p["dense"] / "result.json").read_text())["pruned"]
+            row.update({"FLOPs kept": f"{r['flops_ratio']:.3f}", "params kept": f"{r['params_ratio']:.3f}",
+                        "accuracy drop (points)": f"{100 * (d['test_acc'] - r['test_acc']):.2f}", "seeds": "1"})
+        elif (folder / "table.json").exists():
+            df = comparison(folder, 0.5)
+            mine, dense = df[df["method"] == p["method"]], df[df["method"] == "dense"]
+            if mine.empty or dense.empty:
+                rows.append({**row, "FLOPs kept": "not run yet"})
+                continue
+            m, d = mine.iloc[0], dense.iloc[0]
+            drop = [d["test acc (%)"][0] - m["test acc (%)"][0], max(d["test acc (%)"][1], m["test acc (%)"][1])]
+            row.update({"FLOPs kept": f"{m['FLOPs kept'][0]:.3f} ± {m['FLOPs kept'][1]:.3f}",
+                        "params kept": f"{m['params kept'][0]:.3f} ± {m['params kept'][1]:.3f}",
+                        "accuracy drop (points)": f"{drop[0]:.2f} (larger std {drop[1]:.2f})", "seeds": str(m["seeds"])})
+        else:
+            row["FLOPs kept"] = "not run yet"
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
+
+
+# The paper's claims an ablation tests: the variants that remove what the claim credits.
+ABLATION_CLAIMS = [
+    ("perturbation", "random perturbation of the sampler improves the result", "JST: perturbation, inspired by Monte Carlo", ["no_perturbation"]),
+    ("thresholds", "learned (flexible) per-layer thresholds beat fixed ones", "JST: flexible thresholding, inspired by reinforcement learning",
+     ["fixed_threshold_0.6", "fixed_threshold_0.8"]),
+    ("updater", "training the sub-networks jointly (the updater writes their weights back) beats starting each fresh",
+     "JST: the joint search-and-training", ["no_updater"]),
+    ("coarse_training", "coarse training of the target network before the search helps", "JST: the coarse-training stage", ["no_coarse_training"]),
+]
+
+
+def _claim_verdict(verdicts: list[str], good: str) -> str:
+    """A claim's verdict from its comparisons' verdicts: the undecided (one-seed) ones are left out, and
+    the claim holds only where every decided one agrees."""
+    if not verdicts:
+        return "not run yet"
+    decided = [v for v in verdicts if v != "one seed: undecided"]
+    if not decided:
+        return "undecided (one seed)"
+    if all(v == good for v in decided):
+        text = "confirmed at cpu scale"
+    elif any(v not in (good, "within the seed spread") for v in decided):
+        text = "contradicted at cpu scale"
+    else:
+        text = "not confirmed: within the seed spread"
+    return text + (f" ({len(decided)} of {len(verdicts)} comparisons decided)" if len(decided) < len(verdicts) else "")
+
+
+def claims(standing: pd.DataFrame, scratch: list[dict], outcomes: pd.DataFrame, autoprune: pd.DataFrame,
+           dense_std: float) -> pd.DataFrame:
+    """The claims we can test, each with our evidence and a verdict derived from it by ``verdict``'s rule:
+    JST against the best baseline (``standing``: jst_against_baselines rows), against Scratch-B of its
+    architecture (``scratch``: pair(.., "jst", "scratch") rows), the ablations (``ablation_outcomes``), and
+    AutoPrune's MNIST figure (``unstructured_claim``; "no drop" = within the dense network's seed std)."""
+    rows = []
+    v = list(standing["verdict"]) if len(standing) else []
+    evidence = "; ".join(f"{r['comparison']} at {r['FLOPs target']:g}: JST {r['JST - best (points)']:+.3f} points against "
+                         f"{r['best other']} (larger std {r['larger std (points)']:.3f}, {r['seeds']} seeds)"
+                         for _, r in standing.iterrows())
+    rows.append({"key": "jst_vs_baselines", "claim": "JST beats the pruning baselines at matched FLOPs", "source": "JST (Lu et al. 2020)",
+                 "our evidence": evidence or "none", "verdict": _claim_verdict(v, "JST ahead")})
+    v = [s["verdict"] for s in scratch]
+    evidence = "; ".join(f"{s['comparison']}: JST {s['jst - scratch (points)']:+.3f} points (larger std "
+                         f"{s['larger std (points)']:.3f}, {s['seeds']} seeds)" for s in scratch)
+    rows.append({"key": "jst_vs_scratch", "claim": "JST's network beats its own architecture trained from scratch for the same compute (Scratch-B)",
+                 "source": "JST against Liu et al. 2019", "our evidence": evidence or "none",
+                 "verdict": _claim_verdict(v, "jst ahead")})
+    for key, claim, source, variants in ABLATION_CLAIMS:
+        found = outcomes[outcomes["variant"].isin(variants)] if len(outcomes) else outcomes
+        v = list(found["verdict"]) if len(found) else []
+        evidence = "; ".join(f"{r['variant']}: {r['variant - JST (points)']:+.2f} points ({r['verdict']})" for _, r in found.iterrows())
+        rows.append({"key": key, "claim": claim, "source": source, "our evidence": evidence or "not run yet",
+                     "verdict": _claim_verdict(v, "lower than JST") if len(v) == len(variants) else "not run yet"})
+    ours = autoprune.loc["ours"]
+    met = (ours["FLOPs kept"] <= AUTOPRUNE_CLAIM["FLOPs kept"] + 1e-9 and ours["accuracy drop (points)"] <= dense_std)
+    rows.append({"key": "autoprune_mnist", "claim": "LeNet-5 on MNIST at 7% of FLOPs with no accuracy drop (unstructured)",
+                 "source": "AutoPrune (Xiao et al. 2019)",
+                 "our evidence": f"{ours['FLOPs kept']:.3f} of FLOPs, {ours['accuracy drop (points)']:.2f} points below dense "
+                                 f"(dense seed std {dense_std:.2f}); one seed",
+                 "verdict": "confirmed at cpu scale" if met else "not confirmed"})
+    return pd.DataFrame(rows).set_index("key")
 
 
 def schedules(scale: str = "cpu") -> pd.DataFrame:
@@ -169,5 +341,6 @@ def unstructured_claim(run_dir: str | Path, dense_dir: str | Path) -> pd.DataFra
     return pd.DataFrame([claim, ours], index=["published", "ours"])
 
 
-__all__ = ["status", "comparison", "jst_against_baselines", "best_cells", "styled", "ablations", "schedules", "sensitivity",
+__all__ = ["status", "comparison", "verdict", "pair", "jst_against_baselines", "ablation_outcomes", "PUBLISHED",
+           "published_beside_ours", "ABLATION_CLAIMS", "claims", "best_cells", "styled", "ablations", "schedules", "sensitivity",
            "unstructured_claim", "AUTOPRUNE_CLAIM"]

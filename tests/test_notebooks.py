@@ -1,14 +1,18 @@
 """Every notebook executes with papermill at smoke scale on real data, chained through one run folder;
 the search notebook also runs on the CIFAR-10 sample as an ImageFolder (3 channels, 32 px)."""
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
 
 from jst import notebooks
 from jst.stages import default_run_dir
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def outputs(nb, kind):
@@ -191,3 +195,7 @@ def test_reproduction_chapter_renders_the_committed_records(tmp_path):
     assert "mnist-lenet5" in html and "font-weight: bold" in html  # a comparison table with its best marked
     assert "± " in html
     assert len(outputs(nb, "image/png")) >= 1  # at least one accuracy-vs-FLOPs figure
+    # every verdict the reproduction notes paste from this chapter is glued here
+    glued = {o.metadata["scrapbook"]["name"] for c in nb.cells for o in c.get("outputs", []) if "scrapbook" in o.get("metadata", {})}
+    pasted = set(re.findall(r"12_reproduction\.ipynb::([\w.]+):s`", (REPO / "book" / "reproduction_notes.md").read_text()))
+    assert len(pasted) == 13 and pasted <= glued

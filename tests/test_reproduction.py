@@ -4,6 +4,7 @@ import json
 import statistics
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from jst import reproduction
@@ -50,3 +51,57 @@ def test_autoprune_claim_beside_our_unstructured_run():
     ours = json.loads((RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0" / "result.json").read_text())["pruned"]
     assert df.loc["ours", "FLOPs kept"] == ours["flops_ratio"] <= 0.07 + 1e-9
     assert df.loc["ours", "compression (weights)"] == ours["weight_compression_ratio"]
+
+
+def test_one_verdict_rule():
+    assert reproduction.verdict(0.5, 0.2, 3, "a", "b") == "a"
+    assert reproduction.verdict(-0.5, 0.2, 3, "a", "b") == "b"
+    assert reproduction.verdict(0.1, 0.2, 3, "a", "b") == "within the seed spread"
+    assert reproduction.verdict(5.0, 0.0, 1, "a", "b") == "one seed: undecided"
+
+
+def test_jst_against_scratch_is_read_from_the_table():
+    df = reproduction.comparison(MNIST, 0.5)
+    p = reproduction.pair(df, "jst", "scratch")
+    jst = statistics.fmean(100 * r["pruned"]["test_acc"] for r in runs("jst", 0.5))
+    scratch = statistics.fmean(100 * r["pruned"]["test_acc"] for r in runs("scratch", 0.5))
+    assert p["jst - scratch (points)"] == pytest.approx(jst - scratch)
+    assert reproduction.pair(df, "jst", "no-such-method") is None
+
+
+def test_claims_follow_the_rule_and_leave_undecided_comparisons_out():
+    standing = pd.DataFrame([
+        {"comparison": "a", "FLOPs target": 0.5, "seeds": 3, "JST - best (points)": -0.3, "best other": "l1norm",
+         "larger std (points)": 0.1, "verdict": "JST behind"},
+        {"comparison": "b", "FLOPs target": 0.5, "seeds": 1, "JST - best (points)": 2.0, "best other": "l1norm",
+         "larger std (points)": 0.0, "verdict": "one seed: undecided"}])
+    autoprune = reproduction.unstructured_claim(RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0", MNIST / "dense-f1-s0")
+    outcomes = pd.DataFrame([{"variant": "no_perturbation", "variant - JST (points)": -1.0, "verdict": "lower than JST"},
+                             {"variant": "fixed_threshold_0.6", "variant - JST (points)": 1.0, "verdict": "higher than JST"},
+                             {"variant": "fixed_threshold_0.8", "variant - JST (points)": -1.0, "verdict": "lower than JST"}])
+    c = reproduction.claims(standing, [], outcomes, autoprune, dense_std=0.06)["verdict"]
+    assert c["jst_vs_baselines"] == "contradicted at cpu scale (1 of 2 comparisons decided)"
+    assert c["jst_vs_scratch"] == "not run yet"
+    assert c["perturbation"] == "confirmed at cpu scale"
+    assert c["thresholds"] == "contradicted at cpu scale"  # one fixed threshold did better
+    assert c["updater"] == "not run yet"
+    drop = autoprune.loc["ours", "accuracy drop (points)"]
+    assert c["autoprune_mnist"] == ("not confirmed" if drop > 0.06 else "confirmed at cpu scale")
+
+
+def test_published_figures_sit_beside_our_closest_runs():
+    df = reproduction.published_beside_ours(RESULTS)
+    assert len(df) == len(reproduction.PUBLISHED)
+    for row, p in zip(df.to_dict("records"), reproduction.PUBLISHED):
+        folder = RESULTS / p["ours"]
+        if not (folder / "result.json").exists() and not (folder / "table.json").exists():
+            assert row["FLOPs kept"] == "not run yet"
+    unstructured = df[df["ours"] == "autoprune-unstructured/mnist-lenet5-s0"].iloc[0]
+    ours = json.loads((RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0" / "result.json").read_text())["pruned"]
+    assert unstructured["FLOPs kept"] == f"{ours['flops_ratio']:.3f}"
+
+
+def test_comparison_names_the_hardware_each_run_recorded():
+    df = reproduction.comparison(MNIST, 0.5).set_index("method")
+    recorded = json.loads((MNIST / "jst-f0.5-s0" / "result.json").read_text())["hardware"]
+    assert f"{recorded['device']}, {recorded['cpu_threads']} threads" in df.loc["jst", "hardware"]
