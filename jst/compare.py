@@ -67,9 +67,8 @@ def compare(methods, seeds, flops_targets, *, dataset: str, arch: str, data_root
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     scratch_source = overrides.get("scratch_source", "jst")
-    checkpoint.save_json({"methods": methods, "seeds": seeds, "flops_targets": flops_targets, "dataset": dataset,
-                          "arch": arch, "scale": scale, "overrides": overrides, "command": command},
-                         out / "compare.json")
+    save_request(out, methods, seeds, flops_targets, dataset=dataset, arch=arch, scale=scale, overrides=overrides,
+                 command=command)
     failures = []
     for method, target, seed in plan(methods, seeds, flops_targets, scratch_source):
         values = dict(overrides)
@@ -85,6 +84,14 @@ def compare(methods, seeds, flops_targets, *, dataset: str, arch: str, data_root
     if failures:
         raise JstError("some runs failed (the table has the others):\n  " + "\n  ".join(failures))
     return rows
+
+
+def save_request(out, methods, seeds, flops_targets, *, dataset: str, arch: str, scale: str, overrides: dict,
+                 command: str | None) -> None:
+    """compare.json: what the table was asked to hold, and the command that (re)makes it."""
+    checkpoint.save_json({"methods": list(methods), "seeds": [int(s) for s in seeds],
+                          "flops_targets": [float(t) for t in flops_targets], "dataset": dataset, "arch": arch,
+                          "scale": scale, "overrides": overrides, "command": command}, Path(out) / "compare.json")
 
 
 def table(out, methods, seeds, flops_targets) -> list[dict]:

@@ -2,7 +2,8 @@
 
   python -m jst.experiments --list                       # the blocks, their runs, and which are finished
   python -m jst.experiments                              # run everything not yet finished, block by block
-  python -m jst.experiments --only cifar10_sample-resnet20 ablations-cifar10_sample-resnet20
+  python -m jst.experiments --only cifar10_sample-resnet20 ablation-no_perturbation
+  python -m jst.experiments --tables                     # rewrite the tables from the finished runs only
 
 Each block is a ``jst.compare`` grid (methods x seeds x FLOPs targets on one dataset/arch) written under
 ``results/``; finished runs (with result.json) are reused and an interrupted run resumes from its
@@ -58,6 +59,14 @@ class Block:
         return (f"python -m jst compare --methods {','.join(self.methods)} --seeds {','.join(map(str, self.seeds))}"
                 f" --flops-targets {','.join(f'{t:g}' for t in self.flops_targets)} --dataset {self.dataset}"
                 f" --arch {self.arch} --data-root {data} --scale {self.scale}{sets} --out {self.folder}")
+
+    def tabulate(self) -> None:
+        """Rewrite compare.json and the table from the finished runs, starting none: a block part-way through
+        reports what it has, each row with its number of seeds."""
+        from .compare import save_request, table
+        save_request(self.folder, self.methods, self.seeds, self.flops_targets, dataset=self.dataset, arch=self.arch,
+                     scale=self.scale, overrides=dict(self.overrides), command=self.command())
+        table(self.folder, list(self.methods), list(self.seeds), list(self.flops_targets))
 
     def run(self, data_root: Path, device: str) -> None:
         """The grid, then the CPU latency of every exported network against its dense one (jst.latency)."""
@@ -152,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     names = [block_name(b) for b in BLOCKS]
     p.add_argument("--only", nargs="+", choices=names, metavar="BLOCK", help=f"run only these ({', '.join(names)})")
     p.add_argument("--list", action="store_true", help="list the blocks and how many runs are finished")
+    p.add_argument("--tables", action="store_true",
+                   help="rewrite the tables of the blocks that have finished runs, from those runs; starts none")
     p.add_argument("--data-root", default=None, help="default: $JST_DATA_ROOT, else ../shared/data")
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
@@ -160,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         for b in blocks:
             done, total = finished(b)
             print(f"{block_name(b):48s} {done:3d}/{total:<3d} {b.command()}")
+        return 0
+    if args.tables:
+        for b in blocks:
+            if isinstance(b, Block) and finished(b)[0]:
+                b.tabulate()
+                print(f"[jst.experiments] {block_name(b)}: table of {finished(b)[0]}/{finished(b)[1]} runs -> {b.folder}")
         return 0
     data_root = Path(args.data_root or default_data_root() or "../shared/data")
     if not data_root.is_dir():

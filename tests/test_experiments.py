@@ -60,6 +60,17 @@ def test_block_runs_comparison_latency_and_sensitivity(data_root, tmp_path, monk
     assert experiments.finished(sens) == (1, 1)
 
 
+    # a wider block over the same folder (one more seed, not run): --tables reports the finished runs only
+    wider = experiments.Block("mnist-lenet5", "mnist", "lenet5", methods=("jst", "dense"), seeds=(0, 1), scale="smoke")
+    (block.folder / "table.json").unlink()
+    monkeypatch.setattr(experiments, "BLOCKS", [wider])
+    assert experiments.main(["--tables"]) == 0
+    assert {(r["method"], r["n_seeds"]) for r in json.loads((block.folder / "table.json").read_text())} == \
+        {("jst", 1), ("dense", 1)}
+    assert json.loads((block.folder / "compare.json").read_text())["command"] == wider.command()
+    assert experiments.finished(wider) == (2, 4)  # nothing was started
+
+
 def test_bad_data_root_is_one_line_error(tmp_path, capsys):
     assert experiments.main(["--data-root", str(tmp_path / "missing"), "--only", "mnist-lenet5"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
