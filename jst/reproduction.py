@@ -37,18 +37,40 @@ def _speedups(folder: Path, runs: list[str], batch: str) -> list[float]:
     return [record[r][batch]["speedup"]["median"] for r in runs if "speedup" in record.get(r, {}).get(batch, {})]
 
 
+def compute_spent(blocks) -> pd.DataFrame:
+    """Per comparison block: its finished runs' summed wall time and hardware, and what the unfinished runs
+    would take at the finished ones' mean (an estimate for planning, not a measurement)."""
+    from .experiments import Block, block_name
+    rows = []
+    for b in blocks:
+        if not isinstance(b, Block):
+            continue
+        planned = b.runs()
+        done = [json.loads((r / "result.json").read_text()) for r in planned if (r / "result.json").exists()]
+        hours = sum(r["wall_time_s"] for r in done) / 3600
+        hardware = sorted({hardware_text(r.get("hardware", {})) for r in done})
+        rows.append({"block": block_name(b), "finished": len(done), "planned": len(planned),
+                     "wall hours spent": round(hours, 2), "hardware": "; ".join(hardware),
+                     "hours to finish (estimate)": round(hours / len(done) * (len(planned) - len(done)), 1) if done else None})
+    return pd.DataFrame(rows)
+
+
 def _mean_std(values: list[float], scale: float = 1.0) -> tuple[float, float] | None:
     if not values:
         return None
     return scale * statistics.fmean(values), scale * (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def hardware_text(h: dict) -> str:
+    """A run's recorded hardware in a few words: the GPU, or the CPU and its threads."""
+    return h.get("gpu") or f"{h.get('device', '?')}, {h.get('cpu_threads', '?')} threads"
+
+
 def _hardware(folder: Path, runs: list[str]) -> str:
     """What the runs ran on, as each recorded it (a wall time means little without it)."""
     seen = []
     for r in runs:
-        h = json.loads((folder / r / "result.json").read_text()).get("hardware", {})
-        text = h.get("gpu") or f"{h.get('device', '?')}, {h.get('cpu_threads', '?')} threads"
+        text = hardware_text(json.loads((folder / r / "result.json").read_text()).get("hardware", {}))
         if text not in seen:
             seen.append(text)
     return "; ".join(seen)
@@ -341,6 +363,6 @@ def unstructured_claim(run_dir: str | Path, dense_dir: str | Path) -> pd.DataFra
     return pd.DataFrame([claim, ours], index=["published", "ours"])
 
 
-__all__ = ["status", "comparison", "verdict", "pair", "jst_against_baselines", "ablation_outcomes", "PUBLISHED",
+__all__ = ["status", "compute_spent", "comparison", "verdict", "pair", "jst_against_baselines", "ablation_outcomes", "PUBLISHED",
            "published_beside_ours", "ABLATION_CLAIMS", "claims", "best_cells", "styled", "ablations", "schedules", "sensitivity",
            "unstructured_claim", "AUTOPRUNE_CLAIM"]

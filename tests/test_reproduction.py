@@ -105,3 +105,13 @@ def test_comparison_names_the_hardware_each_run_recorded():
     df = reproduction.comparison(MNIST, 0.5).set_index("method")
     recorded = json.loads((MNIST / "jst-f0.5-s0" / "result.json").read_text())["hardware"]
     assert f"{recorded['device']}, {recorded['cpu_threads']} threads" in df.loc["jst", "hardware"]
+
+
+def test_compute_spent_sums_the_recorded_wall_times(monkeypatch):
+    from jst import experiments
+    monkeypatch.setattr(experiments, "RESULTS", RESULTS)
+    df = reproduction.compute_spent(experiments.BLOCKS).set_index("block")
+    block = experiments.BLOCKS[0]
+    done = [json.loads((r / "result.json").read_text()) for r in block.runs() if (r / "result.json").exists()]
+    assert df.loc[block.name, "finished"] == len(done) > 0
+    assert df.loc[block.name, "wall hours spent"] == pytest.approx(sum(r["wall_time_s"] for r in done) / 3600, abs=0.01)
