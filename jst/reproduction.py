@@ -171,14 +171,18 @@ def styled(df: pd.DataFrame, digits: dict[str, int] | None = None):
     return text.style.apply(bold, axis=0).hide(axis="index")
 
 
+SCRATCH_B = "scratch_b"  # JST's architecture trained from scratch: the comparison's ``scratch`` row
+
+
 def ablations(default_folder: str | Path, ablation_root: str | Path, flops_target: float = 0.5) -> pd.DataFrame:
     """JST as specified (the comparison's jst row) against each ablation variant's folder under
-    ``ablation_root``, with the same columns as ``comparison``."""
+    ``ablation_root``, and Scratch-B of JST's architecture, with the same columns as ``comparison``."""
     frames = []
     default = comparison(default_folder, flops_target)
     frames.append(default[default["method"] == "jst"].assign(variant="JST (as specified)"))
     for folder in sorted(p for p in Path(ablation_root).iterdir() if (p / "table.json").exists()):
         frames.append(comparison(folder, flops_target).assign(variant=folder.name))
+    frames.append(default[default["method"] == "scratch"].assign(variant=SCRATCH_B))
     df = pd.concat(frames, ignore_index=True)
     return df[["variant", *[c for c in df if c not in ("variant", "method")]]]
 
@@ -198,7 +202,7 @@ def ablation_outcomes(default_folder: str | Path, ablation_root: str | Path, flo
     jst_by_seed = _accs_by_seed(default_folder, jst["runs"])
     rows = []
     for _, v in df.iloc[1:].iterrows():
-        by_seed = _accs_by_seed(ablation_root / v["variant"], v["runs"])
+        by_seed = _accs_by_seed(default_folder if v["variant"] == SCRATCH_B else ablation_root / v["variant"], v["runs"])
         gap = v["test acc (%)"][0] - jst["test acc (%)"][0]
         spread = max(v["test acc (%)"][1], jst["test acc (%)"][1])
         same_seed = {s: a - jst_by_seed[s] for s, a in sorted(by_seed.items()) if s in jst_by_seed}

@@ -115,3 +115,20 @@ def test_compute_spent_sums_the_recorded_wall_times(monkeypatch):
     done = [json.loads((r / "result.json").read_text()) for r in block.runs() if (r / "result.json").exists()]
     assert df.loc[block.name, "finished"] == len(done) > 0
     assert df.loc[block.name, "wall hours spent"] == pytest.approx(sum(r["wall_time_s"] for r in done) / 3600, abs=0.01)
+
+
+def test_ablation_outcomes_pair_each_variant_with_jst_seed_by_seed(tmp_path):
+    import shutil
+    from jst.compare import table
+    cifar = RESULTS / "compare" / "cifar10_sample-resnet20-cpu"
+    variant = tmp_path / "same_as_jst"  # a variant whose run is JST's own: every difference must be zero
+    (variant / "jst-f0.5-s0").mkdir(parents=True)
+    shutil.copy(cifar / "jst-f0.5-s0" / "result.json", variant / "jst-f0.5-s0" / "result.json")
+    table(variant, ["jst"], [0], [0.5])
+    df = reproduction.ablation_outcomes(cifar, tmp_path).set_index("variant")
+    assert set(df.index) == {"same_as_jst", reproduction.SCRATCH_B}
+    assert df.loc["same_as_jst", "variant - JST (points)"] == 0.0
+    assert df.loc["same_as_jst", "same-seed differences (points)"] == "s0: +0.00"
+    assert df.loc["same_as_jst", "verdict"] == "one seed: undecided"
+    scratch = reproduction.pair(reproduction.comparison(cifar, 0.5), "scratch", "jst")
+    assert df.loc[reproduction.SCRATCH_B, "variant - JST (points)"] == pytest.approx(scratch["scratch - jst (points)"])
