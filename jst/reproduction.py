@@ -215,6 +215,18 @@ def ablation_outcomes(default_folder: str | Path, ablation_root: str | Path, flo
     return pd.DataFrame(rows)
 
 
+def identical_variants(ablation_root: str | Path) -> list[list[str]]:
+    """Groups of ablation variants whose runs ended in the same network (per-layer widths) with the same
+    test accuracy on every seed: e.g. two fixed thresholds that the budget projection scaled to the same
+    one. Such a group is one experiment, not several."""
+    prints: dict[tuple, list[str]] = {}
+    for folder in sorted(p for p in Path(ablation_root).iterdir() if (p / "table.json").exists()):
+        runs = [json.loads(r.read_text()) for r in sorted(folder.glob("*/result.json"))]
+        key = tuple((r["seed"], tuple(sorted(r["pruned"]["widths"].items())), r["pruned"]["test_acc"]) for r in runs)
+        prints.setdefault(key, []).append(folder.name)
+    return [names for names in prints.values() if len(names) > 1]
+
+
 # The published figures we can cite (PAPER.md, book/published.md) and the closest run of ours: the
 # results folder holding it (a comparison, or a single run) and the method's name there.
 PUBLISHED = [
@@ -367,6 +379,6 @@ def unstructured_claim(run_dir: str | Path, dense_dir: str | Path) -> pd.DataFra
     return pd.DataFrame([claim, ours], index=["published", "ours"])
 
 
-__all__ = ["status", "compute_spent", "comparison", "verdict", "pair", "jst_against_baselines", "ablation_outcomes", "PUBLISHED",
+__all__ = ["status", "compute_spent", "comparison", "verdict", "pair", "jst_against_baselines", "ablation_outcomes", "identical_variants", "PUBLISHED",
            "published_beside_ours", "ABLATION_CLAIMS", "claims", "best_cells", "styled", "ablations", "schedules", "sensitivity",
            "unstructured_claim", "AUTOPRUNE_CLAIM"]

@@ -132,3 +132,14 @@ def test_ablation_outcomes_pair_each_variant_with_jst_seed_by_seed(tmp_path):
     assert df.loc["same_as_jst", "verdict"] == "one seed: undecided"
     scratch = reproduction.pair(reproduction.comparison(cifar, 0.5), "scratch", "jst")
     assert df.loc[reproduction.SCRATCH_B, "variant - JST (points)"] == pytest.approx(scratch["scratch - jst (points)"])
+
+
+def test_identical_variants_are_found_by_their_networks(tmp_path):
+    import shutil
+    from jst.compare import table
+    cifar = RESULTS / "compare" / "cifar10_sample-resnet20-cpu"
+    for name, source in (("a", "jst"), ("b", "jst"), ("c", "l1norm")):
+        (tmp_path / name / "jst-f0.5-s0").mkdir(parents=True)
+        shutil.copy(cifar / f"{source}-f0.5-s0" / "result.json", tmp_path / name / "jst-f0.5-s0" / "result.json")
+        table(tmp_path / name, ["jst"], [0], [0.5])
+    assert reproduction.identical_variants(tmp_path) == [["a", "b"]]
