@@ -37,6 +37,7 @@ class RunContext:
     run_dir: Path
     runlog: RunLog
     until: str | None = None   # stop after this stage ("coarse", "search"); None runs everything
+    started: float = 0.0       # time.time() at the run's start, earlier attempts' kept work included
 
     def stop_after(self, stage: str) -> None:
         if self.until == stage:
@@ -51,10 +52,12 @@ class RunContext:
 
     def save_checkpoint(self, stage: str, state: dict) -> None:
         """Atomically save a stage's state with what every checkpoint carries: the arch, the global RNG
-        states and the log's length (a resumed run cuts the log back to it). Rank 0 alone writes."""
+        states, the log's length (a resumed run cuts the log back to it) and the wall time spent so far (a
+        resumed run's wall time counts it). Rank 0 alone writes."""
         if distributed.is_main():
             checkpoint.save({**state, "arch": self.cfg.arch, "rng": checkpoint.rng_state(),
-                             "log_lines": self.runlog.lines}, self.checkpoint_path(stage))
+                             "log_lines": self.runlog.lines, "elapsed_s": time.time() - self.started},
+                            self.checkpoint_path(stage))
 
     def check_same(self, what: str, obj) -> None:
         """Under torchrun: verify that every rank holds the same ``obj`` and log the check."""
@@ -169,10 +172,11 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
     distributed.barrier()
     _set_determinism(cfg)
     runlog = RunLog(out / "log.jsonl")
+    log_lines, elapsed = _resume_point(out)
     if distributed.is_main():
-        runlog.truncate(_resume_point(out))
-    ctx = RunContext(cfg, splits, device, out, runlog, until)
-    started = time.time()
+        runlog.truncate(log_lines)
+    started = time.time() - elapsed  # a resumed run's wall time includes the work its checkpoint kept
+    ctx = RunContext(cfg, splits, device, out, runlog, until, started)
     try:
         outcome = METHODS[cfg.method](ctx)
     except StopAfterStage as stop:
@@ -204,7 +208,7 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
         "meets_budget": pruned["flops_ratio"] <= cfg.flops_target + 1e-9,
         "data": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test),
                  "input_shape": list(shape), "num_classes": splits.info.num_classes},
-        "wall_time_s": time.time() - started,
+        "wall_time_s": time.time() - started, "resumed": log_lines > 0,
         "versions": versions(), "hardware": {**hardware(device), "processes": distributed.world()},
         "command": " ".join([Path(sys.executable).name, "-m", "jst", *sys.argv[1:]]) if sys.argv[0].endswith("jst/__main__.py") else None,
         "config": cfg.to_json(), "method_details": outcome["extra"],
@@ -245,10 +249,13 @@ def _check_resumable(out: Path, cfg: Config) -> None:
             raise CheckpointError(f"{path}: checkpoint of arch {state.get('arch')!r}, this run is {cfg.arch!r}")
 
 
-def _resume_point(out: Path) -> int:
-    """Log lines covered by the newest checkpoint (0 for a new run)."""
-    return max((int(checkpoint.load(p, mmap=True)["log_lines"]) for p in (out / "checkpoints").glob("*.pt")),
-               default=0)
+def _resume_point(out: Path) -> tuple[int, float]:
+    """Log lines covered by the newest checkpoint and the wall time spent up to it ((0, 0.0) for a new run)."""
+    states = [checkpoint.load(p, mmap=True) for p in (out / "checkpoints").glob("*.pt")]
+    if not states:
+        return 0, 0.0
+    newest = max(states, key=lambda s: int(s["log_lines"]))
+    return int(newest["log_lines"]), float(newest.get("elapsed_s", 0.0))
 
 
 def check_distributed(cfg: Config, device: torch.device) -> None:

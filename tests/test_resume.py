@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 OVERRIDES = ["--set", "max_train_samples=800", "--set", "coarse_epochs=2", "--set", "search_steps=3",
              "--set", "search_epochs=[2,1]", "--set", "finetune_epochs=2"]
 EVENTS = {"batch": 83, "epoch": 12, "checkpoint_write": 17}
-TIMING_KEYS = {"wall_time_s", "seconds", "time"}
+TIMING_KEYS = {"wall_time_s", "seconds", "time", "resumed"}  # what may differ between attempts
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # same threads for every run
 
 
@@ -116,3 +116,18 @@ def test_a_kill_mid_write_leaves_only_complete_files(data_root, tmp_path):
             assert isinstance(checkpoint.load(path), dict)
         assert run(data_root, out).returncode == 0
         assert not list((out / "checkpoints").glob(".*.tmp")) and not list(out.glob(".*.tmp"))
+
+
+def test_a_resumed_runs_wall_time_counts_the_work_its_checkpoints_kept(data_root, tmp_path):
+    import torch
+    out = tmp_path / "run"
+    assert run(data_root, out, "epoch:6").returncode == -signal.SIGKILL  # killed during the search
+    states = [torch.load(p, weights_only=True) for p in (out / "checkpoints").glob("*.pt")]
+    kept = max(states, key=lambda s: s["log_lines"])["elapsed_s"]
+    assert kept > 0
+    assert run(data_root, out).returncode == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["resumed"] is True and result["wall_time_s"] > kept
+    fresh = tmp_path / "fresh"
+    assert run(data_root, fresh).returncode == 0
+    assert json.loads((fresh / "result.json").read_text())["resumed"] is False
