@@ -149,7 +149,8 @@ def best_cells(df: pd.DataFrame) -> dict[str, set[int]]:
     for column, pick in BEST.items():
         if column not in df:
             continue
-        means = {i: v[0] for i, v in df[column].items() if v is not None and df.at[i, "method"] != "dense"}
+        means = {i: v[0] for i, v in df[column].items()
+                 if v is not None and ("method" not in df or df.at[i, "method"] != "dense")}
         if means:
             target = pick(means.values())
             best[column] = {i for i, m in means.items() if abs(m - target) < 1e-12}

@@ -130,6 +130,7 @@ def test_ablation_outcomes_pair_each_variant_with_jst_seed_by_seed(tmp_path):
     assert df.loc["same_as_jst", "variant - JST (points)"] == 0.0
     assert df.loc["same_as_jst", "same-seed differences (points)"] == "s0: +0.00"
     assert df.loc["same_as_jst", "verdict"] == "one seed: undecided"
+    assert "font-weight: bold" in reproduction.styled(reproduction.ablations(cifar, tmp_path)).to_html()
     scratch = reproduction.pair(reproduction.comparison(cifar, 0.5), "scratch", "jst")
     assert df.loc[reproduction.SCRATCH_B, "variant - JST (points)"] == pytest.approx(scratch["scratch - jst (points)"])
 
