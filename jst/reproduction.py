@@ -63,7 +63,8 @@ def _mean_std(values: list[float], scale: float = 1.0) -> tuple[float, float] | 
 
 def hardware_text(h: dict) -> str:
     """A run's recorded hardware in a few words: the GPU, or the CPU and its threads."""
-    return h.get("gpu") or f"{h.get('device', '?')}, {h.get('cpu_threads', '?')} threads"
+    threads = h.get("cpu_threads", "?")
+    return h.get("gpu") or f"{h.get('device', '?')}, {threads} thread{'' if threads == 1 else 's'}"
 
 
 def _hardware(folder: Path, runs: list[str]) -> str:
@@ -169,7 +170,8 @@ def styled(df: pd.DataFrame, digits: dict[str, int] | None = None):
 
     def bold(col):
         return ["font-weight: bold" if i in best.get(col.name, ()) else "" for i in col.index]
-    return text.style.apply(bold, axis=0).hide(axis="index")
+    return text.style.apply(bold, axis=0).hide(axis="index").set_table_styles(
+        [{"selector": "td", "props": "white-space: nowrap"}])  # a "mean ± std" cell stays on one line
 
 
 SCRATCH_B = "scratch_b"  # JST's architecture trained from scratch: the comparison's ``scratch`` row
