@@ -144,3 +144,16 @@ def test_identical_variants_are_found_by_their_networks(tmp_path):
         shutil.copy(cifar / f"{source}-f0.5-s0" / "result.json", tmp_path / name / "jst-f0.5-s0" / "result.json")
         table(tmp_path / name, ["jst"], [0], [0.5])
     assert reproduction.identical_variants(tmp_path) == [["a", "b"]]
+
+
+def test_the_committed_fixed_threshold_variants_ended_in_one_network():
+    """The reproduction notes explain why: the budget projection scales any uniform threshold that draws
+    over the budget to the same one. Each candidate's threshold x scale is that one threshold."""
+    root = RESULTS / "ablations" / "cifar10_sample-resnet20-cpu"
+    assert ["fixed_threshold_0.6", "fixed_threshold_0.8"] in reproduction.identical_variants(root)
+    for seed_run in (root / "fixed_threshold_0.6").glob("jst-f0.5-s*"):
+        low = json.loads((seed_run / "result.json").read_text())["method_details"]["candidates"]
+        high = json.loads((root / "fixed_threshold_0.8" / seed_run.name / "result.json").read_text())["method_details"]["candidates"]
+        for a, b in zip(low, high):
+            layer = next(iter(a["thresholds"]))
+            assert a["thresholds"][layer] * a["threshold_scale"] == pytest.approx(b["thresholds"][layer] * b["threshold_scale"], rel=1e-3)
