@@ -125,20 +125,20 @@ def pair(df: pd.DataFrame, a: str, b: str) -> dict | None:
 
 
 def jst_against_baselines(folder: str | Path, flops_target: float) -> dict | None:
-    """Where JST stands at one FLOPs target: its accuracy, the best other pruned method's, the gap and
-    whether it exceeds the larger of the two seed spreads; with one seed nothing is decided (None when
-    JST has not run there)."""
+    """Where JST stands at one FLOPs target: its accuracy, the best pruning baseline's, the gap and whether
+    it exceeds the larger of the two seed spreads; with one seed nothing is decided (None when JST has not
+    run there). Scratch-B is not a baseline here: it retrains JST's own architecture (``pair`` compares it)."""
     df = comparison(folder, flops_target)
     if df.empty:
         return None
     pruned = df[df["method"] != "dense"]
-    if "jst" not in set(pruned["method"]) or len(pruned) < 2:
+    others = pruned[~pruned["method"].isin(["jst", "scratch"])]
+    if "jst" not in set(pruned["method"]) or others.empty:
         return None
-    others = pruned[pruned["method"] != "jst"]
     best = others.loc[others["test acc (%)"].map(lambda v: v[0]).idxmax(), "method"]
     p = pair(pruned, "jst", best)
     return {"FLOPs target": flops_target, "seeds": p["seeds"], "JST acc (%)": p["jst acc (%)"],
-            "JST FLOPs kept": p["jst FLOPs kept"], "best other": best, "its acc (%)": p[f"{best} acc (%)"],
+            "JST FLOPs kept": p["jst FLOPs kept"], "best baseline": best, "its acc (%)": p[f"{best} acc (%)"],
             "its FLOPs kept": p[f"{best} FLOPs kept"], "JST - best (points)": p[f"jst - {best} (points)"],
             "larger std (points)": p["larger std (points)"],
             "verdict": p["verdict"].replace("jst ahead", "JST ahead").replace(f"{best} ahead", "JST behind")}
@@ -315,7 +315,7 @@ def claims(standing: pd.DataFrame, scratch: list[dict], outcomes: pd.DataFrame, 
     rows = []
     v = list(standing["verdict"]) if len(standing) else []
     evidence = "; ".join(f"{r['comparison']} at {r['FLOPs target']:g}: JST {r['JST - best (points)']:+.3f} points against "
-                         f"{r['best other']} (larger std {r['larger std (points)']:.3f}, {r['seeds']} seeds)"
+                         f"{r['best baseline']} (larger std {r['larger std (points)']:.3f}, {r['seeds']} seeds)"
                          for _, r in standing.iterrows())
     rows.append({"key": "jst_vs_baselines", "claim": "JST beats the pruning baselines at matched FLOPs", "source": "JST (Lu et al. 2020)",
                  "our evidence": evidence or "none", "verdict": _claim_verdict(v, "JST ahead")})
