@@ -196,38 +196,50 @@ def _accs_by_seed(folder: Path, runs: str) -> dict[int, float]:
 
 
 def ablation_outcomes(default_folder: str | Path, ablation_root: str | Path, flops_target: float = 0.5) -> pd.DataFrame:
-    """Each ablation variant against JST as specified: the accuracy difference in points, the larger seed
-    std, the verdict of the one rule (``verdict``), and the same-seed differences, which show the direction
-    while a variant has too few seeds to decide."""
+    """Each ablation variant against JST as specified on the seeds both have (a variant with fewer seeds is
+    not set against JST's other seeds): the accuracy difference in points, the larger seed std, the verdict
+    of the one rule (``verdict``), and the same-seed differences, which show the direction while the seeds
+    are too few to decide."""
     default_folder, ablation_root = Path(default_folder), Path(ablation_root)
     df = ablations(default_folder, ablation_root, flops_target)
-    jst = df.iloc[0]
-    jst_by_seed = _accs_by_seed(default_folder, jst["runs"])
+    jst_by_seed = _accs_by_seed(default_folder, df.iloc[0]["runs"])
     rows = []
     for _, v in df.iloc[1:].iterrows():
         by_seed = _accs_by_seed(default_folder if v["variant"] == SCRATCH_B else ablation_root / v["variant"], v["runs"])
-        gap = v["test acc (%)"][0] - jst["test acc (%)"][0]
-        spread = max(v["test acc (%)"][1], jst["test acc (%)"][1])
-        same_seed = {s: a - jst_by_seed[s] for s, a in sorted(by_seed.items()) if s in jst_by_seed}
-        rows.append({"variant": v["variant"], "seeds": f"{v['seeds']} (JST: {jst['seeds']})",
-                     "variant acc (%)": v["test acc (%)"][0], "JST acc (%)": jst["test acc (%)"][0],
+        seeds = sorted(set(by_seed) & set(jst_by_seed))
+        if not seeds:
+            continue
+        ours, theirs = [by_seed[s] for s in seeds], [jst_by_seed[s] for s in seeds]
+        (mean, std), (jst_mean, jst_std) = _mean_std(ours), _mean_std(theirs)
+        gap, spread = mean - jst_mean, max(std, jst_std)
+        rows.append({"variant": v["variant"], "seeds": ", ".join(map(str, seeds)),
+                     "variant acc (%)": mean, "JST acc (%)": jst_mean,
                      "variant - JST (points)": gap, "larger std (points)": spread,
-                     "same-seed differences (points)": ", ".join(f"s{s}: {d:+.2f}" for s, d in same_seed.items()),
+                     "same-seed differences (points)": ", ".join(f"s{s}: {a - b:+.2f}" for s, a, b in zip(seeds, ours, theirs)),
                      "variant FLOPs kept": v["FLOPs kept"][0],
-                     "verdict": verdict(gap, spread, min(v["seeds"], jst["seeds"]), "higher than JST", "lower than JST")})
+                     "verdict": verdict(gap, spread, len(seeds), "higher than JST", "lower than JST")})
     return pd.DataFrame(rows)
 
 
 def identical_variants(ablation_root: str | Path) -> list[list[str]]:
     """Groups of ablation variants whose runs ended in the same network (per-layer widths) with the same
-    test accuracy on every seed: e.g. two fixed thresholds that the budget projection scaled to the same
-    one. Such a group is one experiment, not several."""
-    prints: dict[tuple, list[str]] = {}
+    test accuracy on every seed they share: e.g. two fixed thresholds that the budget projection scaled to
+    the same one. Such a group is one experiment, not several."""
+    prints = {}
     for folder in sorted(p for p in Path(ablation_root).iterdir() if (p / "table.json").exists()):
-        runs = [json.loads(r.read_text()) for r in sorted(folder.glob("*/result.json"))]
-        key = tuple((r["seed"], tuple(sorted(r["pruned"]["widths"].items())), r["pruned"]["test_acc"]) for r in runs)
-        prints.setdefault(key, []).append(folder.name)
-    return [names for names in prints.values() if len(names) > 1]
+        runs = [json.loads(r.read_text()) for r in folder.glob("*/result.json")]
+        prints[folder.name] = {r["seed"]: (sorted(r["pruned"]["widths"].items()), r["pruned"]["test_acc"]) for r in runs}
+    groups: list[list[str]] = []
+    for name, runs in prints.items():
+        for g in groups:
+            first = prints[g[0]]
+            common = set(first) & set(runs)
+            if common and all(first[s] == runs[s] for s in common):
+                g.append(name)
+                break
+        else:
+            groups.append([name])
+    return [g for g in groups if len(g) > 1]
 
 
 # The published figures we can cite (PAPER.md, book/published.md) and the closest run of ours: the

@@ -152,6 +152,8 @@ def test_the_committed_fixed_threshold_variants_ended_in_one_network():
     root = RESULTS / "ablations" / "cifar10_sample-resnet20-cpu"
     assert ["fixed_threshold_0.6", "fixed_threshold_0.8"] in reproduction.identical_variants(root)
     for seed_run in (root / "fixed_threshold_0.6").glob("jst-f0.5-s*"):
+        if not (root / "fixed_threshold_0.8" / seed_run.name).exists():
+            continue  # a seed only one of them has run
         low = json.loads((seed_run / "result.json").read_text())["method_details"]["candidates"]
         high = json.loads((root / "fixed_threshold_0.8" / seed_run.name / "result.json").read_text())["method_details"]["candidates"]
         for a, b in zip(low, high):
