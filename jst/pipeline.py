@@ -9,7 +9,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -38,6 +38,7 @@ class RunContext:
     runlog: RunLog
     until: str | None = None   # stop after this stage ("coarse", "search"); None runs everything
     started: float = 0.0       # time.time() at the run's start, earlier attempts' kept work included
+    attempts: list = field(default_factory=list)  # hardware of each attempt whose work the run keeps
 
     def stop_after(self, stage: str) -> None:
         if self.until == stage:
@@ -52,11 +53,12 @@ class RunContext:
 
     def save_checkpoint(self, stage: str, state: dict) -> None:
         """Atomically save a stage's state with what every checkpoint carries: the arch, the global RNG
-        states, the log's length (a resumed run cuts the log back to it) and the wall time spent so far (a
-        resumed run's wall time counts it). Rank 0 alone writes."""
+        states, the log's length (a resumed run cuts the log back to it), the wall time spent so far (a
+        resumed run's wall time counts it) and the attempts that did that work. Rank 0 alone writes."""
         if distributed.is_main():
             checkpoint.save({**state, "arch": self.cfg.arch, "rng": checkpoint.rng_state(),
-                             "log_lines": self.runlog.lines, "elapsed_s": time.time() - self.started},
+                             "log_lines": self.runlog.lines, "elapsed_s": time.time() - self.started,
+                             "attempts": self.attempts},
                             self.checkpoint_path(stage))
 
     def check_same(self, what: str, obj) -> None:
@@ -172,11 +174,12 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
     distributed.barrier()
     _set_determinism(cfg)
     runlog = RunLog(out / "log.jsonl")
-    log_lines, elapsed = _resume_point(out)
+    log_lines, elapsed, kept = _resume_point(out)
     if distributed.is_main():
         runlog.truncate(log_lines)
     started = time.time() - elapsed  # a resumed run's wall time includes the work its checkpoint kept
-    ctx = RunContext(cfg, splits, device, out, runlog, until, started)
+    attempts = [*kept, {"from_s": round(elapsed, 1), "hardware": hardware(device)}]
+    ctx = RunContext(cfg, splits, device, out, runlog, until, started, attempts)
     try:
         outcome = METHODS[cfg.method](ctx)
     except StopAfterStage as stop:
@@ -208,7 +211,7 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
         "meets_budget": pruned["flops_ratio"] <= cfg.flops_target + 1e-9,
         "data": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test),
                  "input_shape": list(shape), "num_classes": splits.info.num_classes},
-        "wall_time_s": time.time() - started, "resumed": log_lines > 0,
+        "wall_time_s": time.time() - started, "resumed": log_lines > 0, "attempts": attempts,
         "versions": versions(), "hardware": {**hardware(device), "processes": distributed.world()},
         "command": " ".join([Path(sys.executable).name, "-m", "jst", *sys.argv[1:]]) if sys.argv[0].endswith("jst/__main__.py") else None,
         "config": cfg.to_json(), "method_details": outcome["extra"],
@@ -249,13 +252,15 @@ def _check_resumable(out: Path, cfg: Config) -> None:
             raise CheckpointError(f"{path}: checkpoint of arch {state.get('arch')!r}, this run is {cfg.arch!r}")
 
 
-def _resume_point(out: Path) -> tuple[int, float]:
-    """Log lines covered by the newest checkpoint and the wall time spent up to it ((0, 0.0) for a new run)."""
+def _resume_point(out: Path) -> tuple[int, float, list]:
+    """Log lines covered by the newest checkpoint, the wall time spent up to it and the attempts that spent
+    it ((0, 0.0, []) for a new run; a checkpoint older than attempt records gives one unrecorded attempt)."""
     states = [checkpoint.load(p, mmap=True) for p in (out / "checkpoints").glob("*.pt")]
     if not states:
-        return 0, 0.0
+        return 0, 0.0, []
     newest = max(states, key=lambda s: int(s["log_lines"]))
-    return int(newest["log_lines"]), float(newest.get("elapsed_s", 0.0))
+    attempts = newest.get("attempts", [{"from_s": 0.0, "hardware": None}])
+    return int(newest["log_lines"]), float(newest.get("elapsed_s", 0.0)), list(attempts)
 
 
 def check_distributed(cfg: Config, device: torch.device) -> None:

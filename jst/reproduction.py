@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .compare import load_table
+from .compare import load_table, run_name
 
 # what "best" means per column of a comparison table (the dense reference row is never marked)
 BEST = {"test acc (%)": max, "FLOPs kept": min, "params kept": min, "speed-up b1": max, "speed-up b64": max,
@@ -48,7 +48,7 @@ def compute_spent(blocks) -> pd.DataFrame:
         planned = b.runs()
         done = [json.loads((r / "result.json").read_text()) for r in planned if (r / "result.json").exists()]
         hours = sum(r["wall_time_s"] for r in done) / 3600
-        hardware = sorted({hardware_text(r.get("hardware", {})) for r in done})
+        hardware = sorted({text for r in done for text in run_hardware(r)})
         rows.append({"block": block_name(b), "finished": len(done), "planned": len(planned),
                      "wall hours spent": round(hours, 2), "hardware": "; ".join(hardware),
                      "hours to finish (estimate)": round(hours / len(done) * (len(planned) - len(done)), 1) if done else None})
@@ -67,13 +67,19 @@ def hardware_text(h: dict) -> str:
     return h.get("gpu") or f"{h.get('device', '?')}, {threads} thread{'' if threads == 1 else 's'}"
 
 
+def run_hardware(result: dict) -> list[str]:
+    """What one run ran on, attempt by attempt where it recorded them (a resumed run may have moved)."""
+    attempts = result.get("attempts") or [{"hardware": result.get("hardware", {})}]
+    return [hardware_text(a["hardware"]) if a["hardware"] else "not recorded" for a in attempts]
+
+
 def _hardware(folder: Path, runs: list[str]) -> str:
     """What the runs ran on, as each recorded it (a wall time means little without it)."""
     seen = []
     for r in runs:
-        text = hardware_text(json.loads((folder / r / "result.json").read_text()).get("hardware", {}))
-        if text not in seen:
-            seen.append(text)
+        for text in run_hardware(json.loads((folder / r / "result.json").read_text())):
+            if text not in seen:
+                seen.append(text)
     return "; ".join(seen)
 
 
@@ -142,6 +148,25 @@ def jst_against_baselines(folder: str | Path, flops_target: float) -> dict | Non
             "its FLOPs kept": p[f"{best} FLOPs kept"], "JST - best (points)": p[f"jst - {best} (points)"],
             "larger std (points)": p["larger std (points)"],
             "verdict": p["verdict"].replace("jst ahead", "JST ahead").replace(f"{best} ahead", "JST behind")}
+
+
+def standings(blocks) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """JST in every finished comparison of the grid (each block, each FLOPs target): against the best
+    pruning baseline (``jst_against_baselines``) and against Scratch-B of its own architecture (``pair``).
+    The claims about JST are read from these two frames."""
+    from .experiments import Block
+    standing, scratch = [], []
+    for b in blocks:
+        if not isinstance(b, Block) or b.out or not (b.folder / "table.json").exists():
+            continue  # ablations (own ``out``) are read by ablation_outcomes
+        for t in b.flops_targets:
+            r = jst_against_baselines(b.folder, t)
+            if r:
+                standing.append({"comparison": b.name, **r})
+            p = pair(comparison(b.folder, t), "jst", "scratch")
+            if p:
+                scratch.append({"comparison": f"{b.name} at {t:g}", **p})
+    return pd.DataFrame(standing), pd.DataFrame(scratch)
 
 
 def best_cells(df: pd.DataFrame) -> dict[str, set[int]]:
@@ -318,12 +343,11 @@ def _claim_verdict(verdicts: list[str], good: str) -> str:
     return text + (f" ({len(decided)} of {len(verdicts)} comparisons decided)" if len(decided) < len(verdicts) else "")
 
 
-def claims(standing: pd.DataFrame, scratch: list[dict], outcomes: pd.DataFrame, autoprune: pd.DataFrame,
-           dense_std: float) -> pd.DataFrame:
+def claims(standing: pd.DataFrame, scratch: pd.DataFrame, outcomes: pd.DataFrame, autoprune: pd.DataFrame) -> pd.DataFrame:
     """The claims we can test, each with our evidence and a verdict derived from it by ``verdict``'s rule:
-    JST against the best baseline (``standing``: jst_against_baselines rows), against Scratch-B of its
-    architecture (``scratch``: pair(.., "jst", "scratch") rows), the ablations (``ablation_outcomes``), and
-    AutoPrune's MNIST figure (``unstructured_claim``; "no drop" = within the dense network's seed std)."""
+    JST against the best baseline and against Scratch-B of its architecture (``standings``), the ablations
+    (``ablation_outcomes``), and AutoPrune's MNIST figure (``unstructured_claim``; "no drop" = within the
+    dense network's seed std)."""
     rows = []
     v = list(standing["verdict"]) if len(standing) else []
     evidence = "; ".join(f"{r['comparison']} at {r['FLOPs target']:g}: JST {r['JST - best (points)']:+.3f} points against "
@@ -331,9 +355,9 @@ def claims(standing: pd.DataFrame, scratch: list[dict], outcomes: pd.DataFrame, 
                          for _, r in standing.iterrows())
     rows.append({"key": "jst_vs_baselines", "claim": "JST beats the pruning baselines at matched FLOPs", "source": "JST (Lu et al. 2020)",
                  "our evidence": evidence or "none", "verdict": _claim_verdict(v, "JST ahead")})
-    v = [s["verdict"] for s in scratch]
+    v = list(scratch["verdict"]) if len(scratch) else []
     evidence = "; ".join(f"{s['comparison']}: JST {s['jst - scratch (points)']:+.3f} points (larger std "
-                         f"{s['larger std (points)']:.3f}, {s['seeds']} seeds)" for s in scratch)
+                         f"{s['larger std (points)']:.3f}, {s['seeds']} seeds)" for _, s in scratch.iterrows())
     rows.append({"key": "jst_vs_scratch", "claim": "JST's network beats its own architecture trained from scratch for the same compute (Scratch-B)",
                  "source": "JST against Liu et al. 2019", "our evidence": evidence or "none",
                  "verdict": _claim_verdict(v, "jst ahead")})
@@ -344,6 +368,7 @@ def claims(standing: pd.DataFrame, scratch: list[dict], outcomes: pd.DataFrame, 
         rows.append({"key": key, "claim": claim, "source": source, "our evidence": evidence or "not run yet",
                      "verdict": _claim_verdict(v, "lower than JST") if len(v) == len(variants) else "not run yet"})
     ours = autoprune.loc["ours"]
+    dense_std = ours["dense seed std (points)"]
     met = (ours["FLOPs kept"] <= AUTOPRUNE_CLAIM["FLOPs kept"] + 1e-9 and ours["accuracy drop (points)"] <= dense_std)
     rows.append({"key": "autoprune_mnist", "claim": "LeNet-5 on MNIST at 7% of FLOPs with no accuracy drop (unstructured)",
                  "source": "AutoPrune (Xiao et al. 2019)",
@@ -379,21 +404,24 @@ AUTOPRUNE_CLAIM = {"FLOPs kept": 0.07, "compression (weights)": 310.0, "accuracy
                    "weights in LeNet-5": 431_080}
 
 
-def unstructured_claim(run_dir: str | Path, dense_dir: str | Path) -> pd.DataFrame:
-    """AutoPrune's published MNIST/LeNet-5 figures beside our unstructured run and the dense run of the
-    same seed (the reference accuracy)."""
+def unstructured_claim(run_dir: str | Path, comparison_folder: str | Path, seed: int = 0) -> pd.DataFrame:
+    """AutoPrune's published MNIST/LeNet-5 figures beside our unstructured run and the dense run of the same
+    seed in ``comparison_folder`` (the reference accuracy), with the dense network's seed std there: the
+    size of a drop that is no drop."""
     r = json.loads((Path(run_dir) / "result.json").read_text())
-    d = json.loads((Path(dense_dir) / "result.json").read_text())
+    d = json.loads((Path(comparison_folder) / run_name("dense", 1.0, seed) / "result.json").read_text())
+    dense = [x for x in load_table(comparison_folder) if x["method"] == "dense"]
     p = r["pruned"]
     ours = {"FLOPs kept": p["flops_ratio"], "compression (weights)": p.get("weight_compression_ratio"),
             "accuracy drop (points)": 100 * (d["pruned"]["test_acc"] - p["test_acc"]),
             "weights in LeNet-5": p.get("weights"), "test acc (%)": 100 * p["test_acc"],
-            "dense test acc (%)": 100 * d["pruned"]["test_acc"], "run": str(run_dir)}
-    claim = {**AUTOPRUNE_CLAIM, "test acc (%)": None, "dense test acc (%)": None,
+            "dense test acc (%)": 100 * d["pruned"]["test_acc"],
+            "dense seed std (points)": 100 * dense[0]["test_acc_std"] if dense else 0.0, "run": str(run_dir)}
+    claim = {**AUTOPRUNE_CLAIM, "test acc (%)": None, "dense test acc (%)": None, "dense seed std (points)": None,
              "run": "Xiao et al. 2019, abstract"}
     return pd.DataFrame([claim, ours], index=["published", "ours"])
 
 
-__all__ = ["status", "compute_spent", "comparison", "verdict", "pair", "jst_against_baselines", "ablation_outcomes", "identical_variants", "PUBLISHED",
+__all__ = ["status", "compute_spent", "comparison", "verdict", "pair", "jst_against_baselines", "standings", "run_hardware", "ablation_outcomes", "identical_variants", "PUBLISHED",
            "published_beside_ours", "ABLATION_CLAIMS", "claims", "best_cells", "styled", "ablations", "schedules", "sensitivity",
            "unstructured_claim", "AUTOPRUNE_CLAIM"]

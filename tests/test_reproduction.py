@@ -46,7 +46,7 @@ def test_jst_standing_names_the_best_pruning_baseline():
 
 
 def test_autoprune_claim_beside_our_unstructured_run():
-    df = reproduction.unstructured_claim(RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0", MNIST / "dense-f1-s0")
+    df = reproduction.unstructured_claim(RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0", MNIST)
     assert df.loc["published", "compression (weights)"] == 310
     ours = json.loads((RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0" / "result.json").read_text())["pruned"]
     assert df.loc["ours", "FLOPs kept"] == ours["flops_ratio"] <= 0.07 + 1e-9
@@ -69,24 +69,39 @@ def test_jst_against_scratch_is_read_from_the_table():
     assert reproduction.pair(df, "jst", "no-such-method") is None
 
 
+def test_standings_cover_every_finished_comparison_but_not_the_ablations(monkeypatch):
+    from jst import experiments
+    monkeypatch.setattr(experiments, "RESULTS", RESULTS)
+    standing, scratch = reproduction.standings(experiments.BLOCKS)
+    finished = [b for b in experiments.BLOCKS if isinstance(b, experiments.Block) and not b.out
+                and (b.folder / "table.json").exists()]
+    assert set(standing["comparison"]) <= {b.name for b in finished} and "mnist-lenet5" in set(standing["comparison"])
+    row = standing[(standing["comparison"] == "mnist-lenet5") & (standing["FLOPs target"] == 0.5)].iloc[0]
+    assert row.to_dict() == {"comparison": "mnist-lenet5", **reproduction.jst_against_baselines(MNIST, 0.5)}
+    mnist = scratch[scratch["comparison"] == "mnist-lenet5 at 0.5"].iloc[0]
+    assert mnist["verdict"] == reproduction.pair(reproduction.comparison(MNIST, 0.5), "jst", "scratch")["verdict"]
+
+
 def test_claims_follow_the_rule_and_leave_undecided_comparisons_out():
     standing = pd.DataFrame([
         {"comparison": "a", "FLOPs target": 0.5, "seeds": 3, "JST - best (points)": -0.3, "best baseline": "l1norm",
          "larger std (points)": 0.1, "verdict": "JST behind"},
         {"comparison": "b", "FLOPs target": 0.5, "seeds": 1, "JST - best (points)": 2.0, "best baseline": "l1norm",
          "larger std (points)": 0.0, "verdict": "one seed: undecided"}])
-    autoprune = reproduction.unstructured_claim(RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0", MNIST / "dense-f1-s0")
+    autoprune = reproduction.unstructured_claim(RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0", MNIST)
     outcomes = pd.DataFrame([{"variant": "no_perturbation", "variant - JST (points)": -1.0, "verdict": "lower than JST"},
                              {"variant": "fixed_threshold_0.6", "variant - JST (points)": 1.0, "verdict": "higher than JST"},
                              {"variant": "fixed_threshold_0.8", "variant - JST (points)": -1.0, "verdict": "lower than JST"}])
-    c = reproduction.claims(standing, [], outcomes, autoprune, dense_std=0.06)["verdict"]
+    c = reproduction.claims(standing, pd.DataFrame(), outcomes, autoprune)["verdict"]
     assert c["jst_vs_baselines"] == "contradicted at cpu scale (1 of 2 comparisons decided)"
     assert c["jst_vs_scratch"] == "not run yet"
     assert c["perturbation"] == "confirmed at cpu scale"
     assert c["thresholds"] == "contradicted at cpu scale"  # one fixed threshold did better
     assert c["updater"] == "not run yet"
     drop = autoprune.loc["ours", "accuracy drop (points)"]
-    assert c["autoprune_mnist"] == ("not confirmed" if drop > 0.06 else "confirmed at cpu scale")
+    dense_std = reproduction.comparison(MNIST, 0.5).set_index("method").loc["dense", "test acc (%)"][1]
+    assert autoprune.loc["ours", "dense seed std (points)"] == pytest.approx(dense_std)
+    assert c["autoprune_mnist"] == ("not confirmed" if drop > dense_std else "confirmed at cpu scale")
 
 
 def test_published_figures_sit_beside_our_closest_runs():
@@ -159,3 +174,13 @@ def test_the_committed_fixed_threshold_variants_ended_in_one_network():
         for a, b in zip(low, high):
             layer = next(iter(a["thresholds"]))
             assert a["thresholds"][layer] * a["threshold_scale"] == pytest.approx(b["thresholds"][layer] * b["threshold_scale"], rel=1e-3)
+
+
+def test_a_runs_hardware_is_read_attempt_by_attempt():
+    cpu = {"device": "cpu", "cpu_threads": 2}
+    moved = {"hardware": cpu, "attempts": [{"from_s": 0, "hardware": {"device": "cuda", "gpu": "NVIDIA H100"}},
+                                           {"from_s": 90.0, "hardware": cpu}]}
+    assert reproduction.run_hardware(moved) == ["NVIDIA H100", "cpu, 2 threads"]
+    older = {"hardware": cpu, "attempts": [{"from_s": 0, "hardware": None}, {"from_s": 5.0, "hardware": cpu}]}
+    assert reproduction.run_hardware(older) == ["not recorded", "cpu, 2 threads"]  # resumed from a pre-attempts checkpoint
+    assert reproduction.run_hardware({"hardware": cpu}) == ["cpu, 2 threads"]  # a record from before attempts

@@ -16,13 +16,15 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 
 # 800 training images: coarse 2 epochs, T = 3 (M = 2, then 1), N = 1, fine-tune 2.
 # Per run: 83 batches, 12 epochs, 17 checkpoint/record writes.
 OVERRIDES = ["--set", "max_train_samples=800", "--set", "coarse_epochs=2", "--set", "search_steps=3",
              "--set", "search_epochs=[2,1]", "--set", "finetune_epochs=2"]
 EVENTS = {"batch": 83, "epoch": 12, "checkpoint_write": 17}
-TIMING_KEYS = {"wall_time_s", "seconds", "time", "resumed"}  # what may differ between attempts
+TIMING_KEYS = {"wall_time_s", "seconds", "time", "resumed", "attempts"}  # what may differ between attempts
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # same threads for every run
 
 
@@ -128,6 +130,10 @@ def test_a_resumed_runs_wall_time_counts_the_work_its_checkpoints_kept(data_root
     assert run(data_root, out).returncode == 0
     result = json.loads((out / "result.json").read_text())
     assert result["resumed"] is True and result["wall_time_s"] > kept
+    first, second = result["attempts"]  # both attempts' hardware: the killed one's work was kept
+    assert first["from_s"] == 0 and second["from_s"] == pytest.approx(kept, abs=0.1)
+    assert all(a["hardware"]["device"] == "cpu" and a["hardware"]["cpu_threads"] >= 1 for a in (first, second))
     fresh = tmp_path / "fresh"
     assert run(data_root, fresh).returncode == 0
-    assert json.loads((fresh / "result.json").read_text())["resumed"] is False
+    record = json.loads((fresh / "result.json").read_text())
+    assert record["resumed"] is False and [a["from_s"] for a in record["attempts"]] == [0]
