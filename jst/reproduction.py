@@ -215,26 +215,37 @@ def ablations(default_folder: str | Path, ablation_root: str | Path, flops_targe
     return df[["variant", *[c for c in df if c not in ("variant", "method")]]]
 
 
-def _accs_by_seed(folder: Path, runs: str) -> dict[int, float]:
+def _results_by_seed(folder: Path, runs: str) -> dict[int, dict]:
     results = [json.loads((folder / name / "result.json").read_text()) for name in runs.split(", ")]
-    return {r["seed"]: 100 * r["pruned"]["test_acc"] for r in results}
+    return {r["seed"]: r for r in results}
+
+
+def _same_draws(a: dict, b: dict) -> str:
+    """How many search steps of run ``b`` drew run ``a``'s thresholds (runs without a search: "-")."""
+    ca, cb = (r.get("method_details", {}).get("candidates", []) for r in (a, b))
+    if not ca or not cb:
+        return "-"
+    return f"{sum(x['thresholds'] == y['thresholds'] for x, y in zip(ca, cb))}/{len(ca)}"
 
 
 def ablation_outcomes(default_folder: str | Path, ablation_root: str | Path, flops_target: float = 0.5) -> pd.DataFrame:
     """Each ablation variant against JST as specified on the seeds both have (a variant with fewer seeds is
     not set against JST's other seeds): the accuracy difference in points, the larger seed std, the verdict
     of the one rule (``verdict``), and the same-seed differences, which show the direction while the seeds
-    are too few to decide."""
+    are too few to decide; and the seeds on which the variant ended in JST's own architecture (the same
+    per-layer widths: always, for Scratch-B, which retrains it)."""
     default_folder, ablation_root = Path(default_folder), Path(ablation_root)
     df = ablations(default_folder, ablation_root, flops_target)
-    jst_by_seed = _accs_by_seed(default_folder, df.iloc[0]["runs"])
+    jst_by_seed = _results_by_seed(default_folder, df.iloc[0]["runs"])
     rows = []
     for _, v in df.iloc[1:].iterrows():
-        by_seed = _accs_by_seed(default_folder if v["variant"] == SCRATCH_B else ablation_root / v["variant"], v["runs"])
+        by_seed = _results_by_seed(default_folder if v["variant"] == SCRATCH_B else ablation_root / v["variant"], v["runs"])
         seeds = sorted(set(by_seed) & set(jst_by_seed))
         if not seeds:
             continue
-        ours, theirs = [by_seed[s] for s in seeds], [jst_by_seed[s] for s in seeds]
+        ours = [100 * by_seed[s]["pruned"]["test_acc"] for s in seeds]
+        theirs = [100 * jst_by_seed[s]["pruned"]["test_acc"] for s in seeds]
+        same = [s for s in seeds if by_seed[s]["pruned"]["widths"] == jst_by_seed[s]["pruned"]["widths"]]
         (mean, std), (jst_mean, jst_std) = _mean_std(ours), _mean_std(theirs)
         gap, spread = mean - jst_mean, max(std, jst_std)
         rows.append({"variant": v["variant"], "seeds": ", ".join(map(str, seeds)),
@@ -242,7 +253,24 @@ def ablation_outcomes(default_folder: str | Path, ablation_root: str | Path, flo
                      "variant - JST (points)": gap, "larger std (points)": spread,
                      "same-seed differences (points)": ", ".join(f"s{s}: {a - b:+.2f}" for s, a, b in zip(seeds, ours, theirs)),
                      "variant FLOPs kept": v["FLOPs kept"][0],
+                     "JST's architecture on seeds": ", ".join(map(str, same)) or "none",
+                     "search steps drawing JST's thresholds": ", ".join(
+                         f"s{s}: {_same_draws(jst_by_seed[s], by_seed[s])}" for s in seeds),
                      "verdict": verdict(gap, spread, len(seeds), "higher than JST", "lower than JST")})
+    return pd.DataFrame(rows)
+
+
+def policy_drift(folder: str | Path, method: str = "jst") -> pd.DataFrame:
+    """How far the sampler's policy moved during the search, per run of ``method`` in a comparison folder:
+    the largest distance of its final per-layer probabilities from the uniform policy it starts from. Near
+    zero, the search drew its thresholds almost uniformly: a seeded random search ranked by Dval accuracy."""
+    rows = []
+    for path in sorted(Path(folder).glob(f"{method}-f*-s*/result.json")):
+        r = json.loads(path.read_text())
+        final = r["method_details"]["policy_probabilities"][-1]
+        drift = max(abs(p - 1 / len(layer)) for layer in final for p in layer)
+        rows.append({"run": path.parent.name, "search steps T": len(r["method_details"]["candidates"]),
+                     "choices per layer": len(final[0]), "largest |p - uniform|": drift})
     return pd.DataFrame(rows)
 
 
@@ -422,6 +450,6 @@ def unstructured_claim(run_dir: str | Path, comparison_folder: str | Path, seed:
     return pd.DataFrame([claim, ours], index=["published", "ours"])
 
 
-__all__ = ["status", "compute_spent", "comparison", "verdict", "pair", "jst_against_baselines", "standings", "run_hardware", "ablation_outcomes", "identical_variants", "PUBLISHED",
+__all__ = ["status", "compute_spent", "comparison", "verdict", "pair", "jst_against_baselines", "standings", "run_hardware", "ablation_outcomes", "policy_drift", "identical_variants", "PUBLISHED",
            "published_beside_ours", "ABLATION_CLAIMS", "claims", "best_cells", "styled", "ablations", "schedules", "sensitivity",
            "unstructured_claim", "AUTOPRUNE_CLAIM"]

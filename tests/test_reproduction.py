@@ -145,9 +145,26 @@ def test_ablation_outcomes_pair_each_variant_with_jst_seed_by_seed(tmp_path):
     assert df.loc["same_as_jst", "variant - JST (points)"] == 0.0
     assert df.loc["same_as_jst", "same-seed differences (points)"] == "s0: +0.00"
     assert df.loc["same_as_jst", "verdict"] == "one seed: undecided"
+    assert df.loc["same_as_jst", "JST's architecture on seeds"] == "0"
+    steps = len(json.loads((cifar / "jst-f0.5-s0" / "result.json").read_text())["method_details"]["candidates"])
+    assert df.loc["same_as_jst", "search steps drawing JST's thresholds"] == f"s0: {steps}/{steps}"
+    assert df.loc[reproduction.SCRATCH_B, "JST's architecture on seeds"] == df.loc[reproduction.SCRATCH_B, "seeds"]
     assert "font-weight: bold" in reproduction.styled(reproduction.ablations(cifar, tmp_path)).to_html()
     scratch = reproduction.pair(reproduction.comparison(cifar, 0.5), "scratch", "jst")
     assert df.loc[reproduction.SCRATCH_B, "variant - JST (points)"] == pytest.approx(scratch["scratch - jst (points)"])
+
+
+def test_a_variant_with_other_widths_is_not_jsts_architecture(tmp_path):
+    from jst.compare import table
+    cifar = RESULTS / "compare" / "cifar10_sample-resnet20-cpu"
+    record = json.loads((cifar / "jst-f0.5-s0" / "result.json").read_text())
+    first = next(iter(record["pruned"]["widths"]))
+    record["pruned"]["widths"][first] += 1
+    (tmp_path / "wider" / "jst-f0.5-s0").mkdir(parents=True)
+    (tmp_path / "wider" / "jst-f0.5-s0" / "result.json").write_text(json.dumps(record))
+    table(tmp_path / "wider", ["jst"], [0], [0.5])
+    df = reproduction.ablation_outcomes(cifar, tmp_path).set_index("variant")
+    assert df.loc["wider", "JST's architecture on seeds"] == "none"
 
 
 def test_identical_variants_are_found_by_their_networks(tmp_path):
@@ -184,3 +201,13 @@ def test_a_runs_hardware_is_read_attempt_by_attempt():
     older = {"hardware": cpu, "attempts": [{"from_s": 0, "hardware": None}, {"from_s": 5.0, "hardware": cpu}]}
     assert reproduction.run_hardware(older) == ["not recorded", "cpu, 2 threads"]  # resumed from a pre-attempts checkpoint
     assert reproduction.run_hardware({"hardware": cpu}) == ["cpu, 2 threads"]  # a record from before attempts
+
+
+def test_policy_drift_is_the_final_policys_distance_from_uniform():
+    cifar = RESULTS / "compare" / "cifar10_sample-resnet20-cpu"
+    df = reproduction.policy_drift(cifar).set_index("run")
+    assert set(df.index) == {p.parent.name for p in cifar.glob("jst-f0.5-s*/result.json")}
+    details = json.loads((cifar / "jst-f0.5-s0" / "result.json").read_text())["method_details"]
+    final = details["policy_probabilities"][-1]
+    assert df.loc["jst-f0.5-s0", "largest |p - uniform|"] == max(abs(p - 1 / len(l)) for l in final for p in l) > 0
+    assert df.loc["jst-f0.5-s0", "search steps T"] == len(details["candidates"])
