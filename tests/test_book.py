@@ -56,6 +56,23 @@ def test_committed_notebooks_are_executed_at_a_real_scale():
         assert "widgets" not in nb.metadata  # no widget state: nothing would fetch the widget manager
 
 
+GLUE_REF = re.compile(r"\{glue:\w+\}`([^`:]+\.ipynb)::([^`:]+)(?::[^`]*)?`")
+
+
+def test_every_pasted_value_is_glued_in_the_committed_notebook():
+    """A page that pastes a value an executed notebook lacks fails the -W build with one line in stderr; this
+    names the page, the notebook and the key without building."""
+    missing = []
+    for page in (REPO / "book").rglob("*.md"):
+        for notebook, key in GLUE_REF.findall(page.read_text()):
+            nb = nbformat.read(str(page.parent / notebook), as_version=4)
+            glued = {o.metadata["scrapbook"]["name"] for c in nb.cells for o in c.get("outputs", [])
+                     if "scrapbook" in o.get("metadata", {})}
+            if key not in glued:
+                missing.append(f"{page.name} -> {notebook}::{key}")
+    assert not missing, missing
+
+
 def test_pages_fetch_nothing_from_the_network(html):
     for page in book.pages(html):
         text = page.read_text()
