@@ -150,15 +150,19 @@ def jst_against_baselines(folder: str | Path, flops_target: float) -> dict | Non
             "verdict": p["verdict"].replace("jst ahead", "JST ahead").replace(f"{best} ahead", "JST behind")}
 
 
+def finished_comparisons(blocks) -> list:
+    """The method comparisons of the grid that have a table (ablations, with their own ``out``, are read by
+    ``ablation_outcomes``; sensitivity blocks have no table)."""
+    from .experiments import Block
+    return [b for b in blocks if isinstance(b, Block) and not b.out and (b.folder / "table.json").exists()]
+
+
 def standings(blocks) -> tuple[pd.DataFrame, pd.DataFrame]:
     """JST in every finished comparison of the grid (each block, each FLOPs target): against the best
     pruning baseline (``jst_against_baselines``) and against Scratch-B of its own architecture (``pair``).
     The claims about JST are read from these two frames."""
-    from .experiments import Block
     standing, scratch = [], []
-    for b in blocks:
-        if not isinstance(b, Block) or b.out or not (b.folder / "table.json").exists():
-            continue  # ablations (own ``out``) are read by ablation_outcomes
+    for b in finished_comparisons(blocks):
         for t in b.flops_targets:
             r = jst_against_baselines(b.folder, t)
             if r:
@@ -258,6 +262,13 @@ def ablation_outcomes(default_folder: str | Path, ablation_root: str | Path, flo
                          f"s{s}: {_same_draws(jst_by_seed[s], by_seed[s])}" for s in seeds),
                      "verdict": verdict(gap, spread, len(seeds), "higher than JST", "lower than JST")})
     return pd.DataFrame(rows)
+
+
+def policy_drifts(blocks) -> pd.DataFrame:
+    """``policy_drift`` of every finished comparison of the grid, one row per JST run."""
+    frames = [policy_drift(b.folder).assign(comparison=b.name) for b in finished_comparisons(blocks)]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["comparison", "run"])
+    return df[["comparison", *[c for c in df if c != "comparison"]]]
 
 
 def policy_drift(folder: str | Path, method: str = "jst") -> pd.DataFrame:

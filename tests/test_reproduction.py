@@ -211,3 +211,15 @@ def test_policy_drift_is_the_final_policys_distance_from_uniform():
     final = details["policy_probabilities"][-1]
     assert df.loc["jst-f0.5-s0", "largest |p - uniform|"] == max(abs(p - 1 / len(l)) for l in final for p in l) > 0
     assert df.loc["jst-f0.5-s0", "search steps T"] == len(details["candidates"])
+
+
+def test_policy_drifts_read_every_finished_comparison(monkeypatch):
+    from jst import experiments
+    monkeypatch.setattr(experiments, "RESULTS", RESULTS)
+    finished = reproduction.finished_comparisons(experiments.BLOCKS)
+    assert finished and all(not b.out and (b.folder / "table.json").exists() for b in finished)
+    assert not any(b.name.startswith("ablation-") for b in finished)
+    df = reproduction.policy_drifts(experiments.BLOCKS)
+    cifar = df[df["comparison"] == experiments.CIFAR_RESNET20.name].set_index("run")
+    assert cifar.drop(columns="comparison").equals(reproduction.policy_drift(experiments.CIFAR_RESNET20.folder).set_index("run"))
+    assert list(df.columns)[0] == "comparison"
