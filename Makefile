@@ -10,7 +10,7 @@ DATASET ?= mnist
 ARCH   ?= lenet5
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser run test notebooks book book-check clean
+.PHONY: setup browser run test test-records notebooks book book-check clean
 
 setup: $(STAMP) browser
 
@@ -45,6 +45,10 @@ run: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# Every committed run record's accuracy reproduced (make test reproduces the expensive ones at one seed).
+test-records: setup
+	$(PY) -m pytest -q tests/test_results.py --all-records
 
 clean:
 	rm -rf runs .pytest_cache _build

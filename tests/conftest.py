@@ -11,6 +11,12 @@ import torch
 from jst.data import default_data_root
 
 
+def pytest_addoption(parser):
+    parser.addoption("--all-records", action="store_true",
+                     help="reproduce the test accuracy of every committed run record (test_results.py); by "
+                          "default the expensive ones are reproduced at one seed per method")
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     root = default_data_root()

@@ -1,5 +1,11 @@
-"""The committed run records are what their exported networks do: each reloads and reproduces the test
-accuracy its result.json reports, on the same test set, and meets its FLOPs budget."""
+"""The committed run records are what their exported networks do: each reloads, counts the FLOPs its
+result.json reports and meets its budget, and reproduces the test accuracy it reports on the same test set.
+
+Reproducing an accuracy evaluates the whole test set. That is cheap for most records, but 10,000
+Fashion-MNIST images through a ResNet-20 take about ten seconds on 2 cores, and those records alone would
+make most of the suite. Above ``EXPENSIVE_EVAL_FLOPS`` the default run therefore reproduces the accuracy of
+one seed (the lowest) per folder, method and FLOPs target and skips the others, saying so; ``make
+test-records`` (``pytest tests/test_results.py --all-records``) reproduces every record."""
 import json
 from pathlib import Path
 
@@ -12,22 +18,46 @@ from jst.train import evaluate
 
 RUNS = sorted(p.parent for p in (Path(__file__).resolve().parents[1] / "results").rglob("result.json")
               if (p.parent / "model" / "model.json").exists())
+RECORDS = {run: json.loads((run / "result.json").read_text()) for run in RUNS}
+IDS = ["/".join(r.parts[-2:]) for r in RUNS]
+EXPENSIVE_EVAL_FLOPS = 1e11
+
+
+def eval_flops(r: dict) -> float:
+    """FLOPs of one pass of the exported network over the run's test set."""
+    return r["pruned"]["flops"] * r["data"]["test"]
+
+
+def lowest_seed(run: Path) -> int:
+    """The lowest seed among the records of this run's folder, method and FLOPs target."""
+    r = RECORDS[run]
+    return min(o["seed"] for p, o in RECORDS.items() if p.parent == run.parent
+               and (o["method"], o["flops_target"]) == (r["method"], r["flops_target"]))
 
 
 def test_there_are_committed_runs():
     assert len(RUNS) >= 4
 
 
-@pytest.mark.parametrize("run", RUNS, ids=["/".join(r.parts[-2:]) for r in RUNS])
-def test_committed_model_reproduces_its_result(run, data_root):
-    r = json.loads((run / "result.json").read_text())
-    cfg = r["config"]
-    root = data_root / Path(cfg["data_root"]).name if cfg["dataset"] == "imagefolder" else data_root
-    splits = data.load(cfg["dataset"], root, seed=cfg["seed"], max_test_samples=cfg["max_test_samples"],
-                       image_size=cfg["image_size"], workers=0)
+@pytest.mark.parametrize("run", RUNS, ids=IDS)
+def test_committed_model_counts_its_flops_and_meets_its_budget(run):
+    r = RECORDS[run]
     model = load_exported(run / "model")
-    assert evaluate(model, splits.test, 500, "cpu")["acc"] == r["pruned"]["test_acc"]
     counter = count_sparse if r["pruned"].get("counting", "").startswith("sparse") else count  # weight pruning
     assert counter(model, tuple(r["data"]["input_shape"]))["flops"] == r["pruned"]["flops"]
     if r["method"] != "dense":  # the dense reference keeps every FLOP by definition
         assert r["meets_budget"] and r["pruned"]["flops_ratio"] <= r["flops_target"] + 1e-9
+
+
+@pytest.mark.parametrize("run", RUNS, ids=IDS)
+def test_committed_model_reproduces_its_accuracy(run, data_root, request):
+    r = RECORDS[run]
+    if (eval_flops(r) > EXPENSIVE_EVAL_FLOPS and r["seed"] != lowest_seed(run)
+            and not request.config.getoption("--all-records")):
+        pytest.skip(f"{eval_flops(r) / 1e12:.2f} TFLOPs to evaluate: seed {lowest_seed(run)} of this method is "
+                    "reproduced; make test-records reproduces every record")
+    cfg = r["config"]
+    root = data_root / Path(cfg["data_root"]).name if cfg["dataset"] == "imagefolder" else data_root
+    splits = data.load(cfg["dataset"], root, seed=cfg["seed"], max_test_samples=cfg["max_test_samples"],
+                       image_size=cfg["image_size"], workers=0)
+    assert evaluate(load_exported(run / "model"), splits.test, 500, "cpu")["acc"] == r["pruned"]["test_acc"]
