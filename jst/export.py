@@ -36,8 +36,9 @@ def save_exported(model: nn.Module, folder, *, arch: str, info) -> dict:
     return arch_record
 
 
-def load_exported(folder, device="cpu") -> nn.Module:
-    """The exported network, in eval mode."""
+def load_exported(folder, device="cpu", weights: bool = True) -> nn.Module:
+    """The exported network, in eval mode; ``weights=False`` builds its architecture only (untrained), which
+    is all that FLOPs and latency depend on, and needs only ``model.json``."""
     folder = Path(folder)
     try:
         record = json.loads((folder / "model.json").read_text())
@@ -45,7 +46,8 @@ def load_exported(folder, device="cpu") -> nn.Module:
             raise ValueError(f"format {record.get('format')!r} is not {FORMAT}")
         model = build_pruned(record["arch"], record["widths"], num_classes=record["num_classes"],
                              in_channels=record["in_channels"], image_size=record["image_size"])
-        model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
+        if weights:
+            model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
     except (OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{folder}: not a loadable jst export ({str(e).splitlines()[0][:200]})") from None
     return model.to(device).eval()

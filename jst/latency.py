@@ -44,10 +44,14 @@ def measure(folder: str | Path, batch_sizes=(1, 64), repeats: int = 30, warmup: 
     record = {"folder": str(folder), "batch_sizes": list(batch_sizes), "repeats": repeats, "warmup": warmup,
               "machine": {"platform": platform.platform(), "cores": os.cpu_count(),
                           "torch_threads": torch.get_num_threads(), "load_average_at_start": list(os.getloadavg())},
-              "runs": {}}
+              "trained_weights": {}, "runs": {}}
     for seed, seed_runs in sorted(by_seed.items()):
         dense = folder / f"dense-f1-s{seed}"
-        models = {r.name: load_exported(r / "model") for r in seed_runs}
+        # a record whose weights are not committed (results/README.md) is timed as its architecture: the
+        # same layers and shapes, untrained weights
+        trained = {r.name: (r / "model" / "model.safetensors").exists() for r in seed_runs}
+        models = {r.name: load_exported(r / "model", weights=trained[r.name]) for r in seed_runs}
+        record["trained_weights"].update(trained)
         shape = json.loads((seed_runs[0] / "result.json").read_text())["data"]["input_shape"]
         for batch in batch_sizes:
             x = torch.randn(batch, *shape)

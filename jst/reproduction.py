@@ -431,6 +431,25 @@ def schedules(scale: str = "cpu") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def lr_probe(folder: str | Path) -> pd.DataFrame:
+    """The learning-rate probe: each run's first training stage from scratch (``dense``, or JST's
+    ``coarse``) at its ``coarse_lr``, epoch 1's loss and the last epoch's training accuracy. Training data
+    only: the choice of rate looks at nothing else. A run *learns* when its last epoch's training accuracy
+    is above twice chance."""
+    from .runlog import RunLog
+    rows = []
+    for run in sorted(Path(folder).glob("*/result.json")):
+        result = json.loads(run.read_text())
+        cfg = result["config"]
+        stage = "dense" if cfg["method"] == "dense" else "coarse"
+        epochs = [r for r in RunLog(run.parent / "log.jsonl").read() if r.get("stage") == stage]
+        rows.append({"run": run.parent.name, "method": cfg["method"], "lr": cfg["coarse_lr"],
+                     "stage": stage, "epochs": len(epochs), "epoch-1 train loss": epochs[0]["train_loss"],
+                     "last train acc (%)": 100 * epochs[-1]["train_acc"],
+                     "learns": epochs[-1]["train_acc"] > 2 / result["data"]["num_classes"]})
+    return pd.DataFrame(rows).sort_values(["method", "lr"], ascending=[True, False], ignore_index=True)
+
+
 def sensitivity(csv: str | Path) -> pd.DataFrame:
     """The per-layer sensitivity curves written by ``jst.experiments`` (layer, fraction pruned, drop)."""
     df = pd.read_csv(csv)

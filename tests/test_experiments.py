@@ -49,6 +49,7 @@ def test_block_runs_comparison_latency_and_sensitivity(data_root, tmp_path, monk
     latency = json.loads((block.folder / "latency.json").read_text())
     jst = latency["runs"]["jst-f0.5-s0"]
     assert set(jst) == {"1", "64"} and jst["64"]["speedup"]["median"] > 0
+    assert latency["trained_weights"] == {"jst-f0.5-s0": True, "dense-f1-s0": True}
     assert "speedup" not in latency["runs"]["dense-f1-s0"]["64"]
 
     sens = experiments.Sensitivity("mnist-lenet5", block)

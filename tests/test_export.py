@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from jst.data import DataInfo
+from jst.errors import CheckpointError
 from jst.export import load_exported, save_exported
 from jst.filter_weights import filter_weights, fold, init_filter_weights
 from jst.models import build_model
@@ -50,3 +51,18 @@ def test_export_refuses_a_network_with_filter_weights(tmp_path):
     info = DataInfo("test", 1, 28, 10, (0.5,), (0.25,), [])
     with pytest.raises(ValueError):
         save_exported(model, tmp_path, arch="lenet5", info=info)
+
+
+def test_the_architecture_loads_from_model_json_alone(tmp_path):
+    target = _trained_like("resnet20", 3, 32, "after_bn")
+    alphas = filter_weights(target)
+    keep = sample(alphas, {k: 0.7 for k in alphas}, 0.05, torch.Generator().manual_seed(0))
+    info = DataInfo("test", 3, 32, 10, (0.5,) * 3, (0.25,) * 3, [str(i) for i in range(10)])
+    save_exported(fold(extract(target, keep)), tmp_path, arch="resnet20", info=info)
+    trained = load_exported(tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    shape_only = load_exported(tmp_path, weights=False)
+    assert [(n, p.shape) for n, p in shape_only.named_parameters()] == \
+        [(n, p.shape) for n, p in trained.named_parameters()]
+    with pytest.raises(CheckpointError):  # the trained network needs its weights
+        load_exported(tmp_path)

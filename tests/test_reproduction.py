@@ -223,3 +223,12 @@ def test_policy_drifts_read_every_finished_comparison(monkeypatch):
     cifar = df[df["comparison"] == experiments.CIFAR_RESNET20.name].set_index("run")
     assert cifar.drop(columns="comparison").equals(reproduction.policy_drift(experiments.CIFAR_RESNET20.folder).set_index("run"))
     assert list(df.columns)[0] == "comparison"
+
+
+def test_the_vgg16_block_trains_at_the_largest_probed_rate_at_which_the_dense_network_learns():
+    from jst import experiments
+    probe = reproduction.lr_probe(RESULTS / "lr_probe" / "cifar10_sample-vgg16-cpu")
+    dense = probe[probe["method"] == "dense"].set_index("lr")
+    assert not dense.loc[0.1, "learns"] and dense.loc[0.1, "last train acc (%)"] < 15   # PAPER.md's rate collapsed
+    assert probe[probe["method"] == "jst"]["learns"].all()                              # JST's gated network did not
+    assert experiments.CIFAR_VGG16.overrides["coarse_lr"] == max(dense.index[dense["learns"]])
