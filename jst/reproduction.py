@@ -188,14 +188,21 @@ def best_cells(df: pd.DataFrame) -> dict[str, set[int]]:
 
 
 def styled(df: pd.DataFrame, digits: dict[str, int] | None = None):
-    """``mean ± std`` strings with the best of each column in bold (a pandas Styler, rendered as HTML)."""
+    """``mean ± std`` strings with the best of each column in bold (a pandas Styler, rendered as HTML). A row
+    of one seed shows its value alone: it has no spread, not a spread of zero."""
     digits = {"test acc (%)": 2, "FLOPs kept": 3, "params kept": 3, "speed-up b1": 2, "speed-up b64": 2,
               "wall time (min)": 1, **(digits or {})}
     best = best_cells(df)
     text = df.copy()
+    seeds = df["seeds"] if "seeds" in df else pd.Series(2, index=df.index)
+
+    def cell(v, n, d):
+        if v is None:
+            return "not measured"
+        return f"{v[0]:.{d}f} ± {v[1]:.{d}f}" if n > 1 else f"{v[0]:.{d}f}"
     for column, d in digits.items():
         if column in text:
-            text[column] = [f"{v[0]:.{d}f} ± {v[1]:.{d}f}" if v is not None else "not measured" for v in df[column]]
+            text[column] = [cell(v, n, d) for v, n in zip(df[column], seeds)]
 
     def bold(col):
         return ["font-weight: bold" if i in best.get(col.name, ()) else "" for i in col.index]
@@ -282,6 +289,41 @@ def policy_drift(folder: str | Path, method: str = "jst") -> pd.DataFrame:
         drift = max(abs(p - 1 / len(layer)) for layer in final for p in layer)
         rows.append({"run": path.parent.name, "search steps T": len(r["method_details"]["candidates"]),
                      "choices per layer": len(final[0]), "largest |p - uniform|": drift})
+    return pd.DataFrame(rows)
+
+
+def sparsity_reach(blocks) -> pd.DataFrame:
+    """How far Network Slimming's L1 penalty could move a BN scale, per slimming run of the finished
+    comparisons: lambda times the learning rates summed over the sparsity stage's steps (each step moves a
+    scale by at most lr * lambda; momentum 0.9 can multiply that by up to 10). Scales start at 1: a reach far
+    below that means the global threshold ranks channels by how the loss moved their scales, not by a
+    sparsity the penalty induced. The last row is the same sum for the ``paper`` preset on the full
+    CIFAR-10 (50,000 images), a schedule we did not run."""
+    from .config import make_config
+    from .runlog import RunLog
+    from .train import lr_at
+    rows = []
+    for b in finished_comparisons(blocks):
+        for path in sorted(Path(b.folder).glob("slimming-f*-s*/result.json")):
+            r = json.loads(path.read_text())
+            cfg, data = r["config"], r["data"]
+            lrs = [e["lr"] for e in RunLog(path.parent / "log.jsonl").read() if e.get("stage") == "sparsity"]
+            steps = (data["train"] + data["val"]) // cfg["batch_size"]     # the stage drops the last batch
+            dense, kept = r["dense"]["widths"], r["pruned"]["widths"]
+            rows.append({"comparison": b.name, "run": path.parent.name, "lambda": cfg["slimming_lambda"],
+                         "sparsity epochs": len(lrs), "steps per epoch": steps,
+                         "L1 reach": cfg["slimming_lambda"] * steps * sum(lrs),
+                         "with momentum (at most)": cfg["slimming_lambda"] * steps * sum(lrs) / (1 - cfg["momentum"]),
+                         "threshold": r["method_details"].get("threshold"),
+                         "narrowest layer kept": min(kept[n] / dense[n] for n in kept),
+                         "test acc (%)": 100 * r["pruned"]["test_acc"]})
+    c = make_config("paper", "resnet20")
+    steps = 50_000 // c.batch_size
+    lrs = [lr_at("cosine", c.coarse_lr, e, c.coarse_epochs) for e in range(c.coarse_epochs)]
+    rows.append({"comparison": "paper preset, full CIFAR-10 (not run)", "run": "-", "lambda": c.slimming_lambda,
+                 "sparsity epochs": c.coarse_epochs, "steps per epoch": steps,
+                 "L1 reach": c.slimming_lambda * steps * sum(lrs),
+                 "with momentum (at most)": c.slimming_lambda * steps * sum(lrs) / (1 - c.momentum)})
     return pd.DataFrame(rows)
 
 
@@ -480,6 +522,6 @@ def unstructured_claim(run_dir: str | Path, comparison_folder: str | Path, seed:
     return pd.DataFrame([claim, ours], index=["published", "ours"])
 
 
-__all__ = ["status", "compute_spent", "comparison", "verdict", "pair", "jst_against_baselines", "standings", "run_hardware", "ablation_outcomes", "policy_drift", "identical_variants", "PUBLISHED",
+__all__ = ["status", "compute_spent", "comparison", "verdict", "pair", "jst_against_baselines", "standings", "run_hardware", "ablation_outcomes", "policy_drift", "sparsity_reach", "identical_variants", "PUBLISHED",
            "published_beside_ours", "ABLATION_CLAIMS", "claims", "best_cells", "styled", "ablations", "schedules", "sensitivity",
            "unstructured_claim", "AUTOPRUNE_CLAIM"]

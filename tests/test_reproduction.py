@@ -36,6 +36,15 @@ def test_best_cells_skip_the_dense_reference():
     assert "font-weight: bold" in reproduction.styled(df).to_html()
 
 
+def test_a_one_seed_row_shows_its_value_without_a_spread():
+    df = reproduction.comparison(MNIST, 0.5)
+    df.loc[0, "seeds"] = 1
+    text = reproduction.styled(df).data
+    mean, std = df.at[0, "test acc (%)"]
+    assert text.at[0, "test acc (%)"] == f"{mean:.2f}"                # not "± 0.00": one seed has no spread
+    assert text.at[1, "test acc (%)"] == "{:.2f} ± {:.2f}".format(*df.at[1, "test acc (%)"])
+
+
 def test_jst_standing_names_the_best_pruning_baseline():
     r = reproduction.jst_against_baselines(MNIST, 0.5)
     df = reproduction.comparison(MNIST, 0.5)
@@ -232,3 +241,23 @@ def test_the_vgg16_block_trains_at_the_largest_probed_rate_at_which_the_dense_ne
     assert not dense.loc[0.1, "learns"] and dense.loc[0.1, "last train acc (%)"] < 15   # PAPER.md's rate collapsed
     assert probe[probe["method"] == "jst"]["learns"].all()                              # JST's network trained at 0.1
     assert experiments.CIFAR_VGG16.overrides["coarse_lr"] == max(dense.index[dense["learns"]])
+
+
+def test_sparsity_reach_sums_the_l1_steps_of_slimmings_sparsity_stage(monkeypatch):
+    from jst import experiments
+    from jst.train import lr_at
+    monkeypatch.setattr(experiments, "RESULTS", RESULTS)
+    df = reproduction.sparsity_reach(experiments.BLOCKS)
+    cifar = df[df["comparison"] == experiments.CIFAR_RESNET20.name].set_index("run")
+    assert set(cifar.index) == {p.parent.name for p in experiments.CIFAR_RESNET20.folder.glob("slimming-f*-s*/result.json")}
+    r = json.loads((experiments.CIFAR_RESNET20.folder / "slimming-f0.5-s0" / "result.json").read_text())
+    cfg = r["config"]
+    steps = 5085 // cfg["batch_size"]      # the whole CIFAR-10 sample training set, full batches only
+    expected = cfg["slimming_lambda"] * steps * sum(lr_at("cosine", cfg["coarse_lr"], e, cfg["coarse_epochs"])
+                                                    for e in range(cfg["coarse_epochs"]))
+    row = cifar.loc["slimming-f0.5-s0"]
+    assert row["L1 reach"] == pytest.approx(expected) and row["with momentum (at most)"] == pytest.approx(10 * expected)
+    assert row["threshold"] == r["method_details"]["threshold"] and row["sparsity epochs"] == cfg["coarse_epochs"]
+    paper = df.iloc[-1]
+    assert paper["comparison"].startswith("paper preset") and paper["steps per epoch"] == 50_000 // 128
+    assert paper["L1 reach"] > 50 * row["L1 reach"]      # ten times the epochs on ten times the images
