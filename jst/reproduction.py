@@ -173,6 +173,14 @@ def standings(blocks) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(standing), pd.DataFrame(scratch)
 
 
+def mean_std_text(v: tuple[float, float] | None, seeds: int, digits: int) -> str:
+    """A (mean, std) pair as text: "mean ± std", the value alone for one seed (no spread, not a spread of
+    zero), "not measured" for None."""
+    if v is None:
+        return "not measured"
+    return f"{v[0]:.{digits}f} ± {v[1]:.{digits}f}" if seeds > 1 else f"{v[0]:.{digits}f}"
+
+
 def best_cells(df: pd.DataFrame) -> dict[str, set[int]]:
     """Row indices holding the best mean of each column (ties included), the dense row excluded."""
     best = {}
@@ -195,14 +203,9 @@ def styled(df: pd.DataFrame, digits: dict[str, int] | None = None):
     best = best_cells(df)
     text = df.copy()
     seeds = df["seeds"] if "seeds" in df else pd.Series(2, index=df.index)
-
-    def cell(v, n, d):
-        if v is None:
-            return "not measured"
-        return f"{v[0]:.{d}f} ± {v[1]:.{d}f}" if n > 1 else f"{v[0]:.{d}f}"
     for column, d in digits.items():
         if column in text:
-            text[column] = [cell(v, n, d) for v, n in zip(df[column], seeds)]
+            text[column] = [mean_std_text(v, n, d) for v, n in zip(df[column], seeds)]
 
     def bold(col):
         return ["font-weight: bold" if i in best.get(col.name, ()) else "" for i in col.index]
@@ -386,10 +389,12 @@ def published_beside_ours(results_root: str | Path) -> pd.DataFrame:
                 rows.append({**row, "FLOPs kept": "not run yet"})
                 continue
             m, d = mine.iloc[0], dense.iloc[0]
-            drop = [d["test acc (%)"][0] - m["test acc (%)"][0], max(d["test acc (%)"][1], m["test acc (%)"][1])]
-            row.update({"FLOPs kept": f"{m['FLOPs kept'][0]:.3f} ± {m['FLOPs kept'][1]:.3f}",
-                        "params kept": f"{m['params kept'][0]:.3f} ± {m['params kept'][1]:.3f}",
-                        "accuracy drop (points)": f"{drop[0]:.2f} (larger std {drop[1]:.2f})", "seeds": str(m["seeds"])})
+            drop = d["test acc (%)"][0] - m["test acc (%)"][0]
+            spread = (f" (larger std {max(d['test acc (%)'][1], m['test acc (%)'][1]):.2f})"
+                      if min(m["seeds"], d["seeds"]) > 1 else " (one seed: no spread)")
+            row.update({"FLOPs kept": mean_std_text(m["FLOPs kept"], m["seeds"], 3),
+                        "params kept": mean_std_text(m["params kept"], m["seeds"], 3),
+                        "accuracy drop (points)": f"{drop:.2f}{spread}", "seeds": str(m["seeds"])})
         else:
             row["FLOPs kept"] = "not run yet"
         rows.append(row)
@@ -523,5 +528,5 @@ def unstructured_claim(run_dir: str | Path, comparison_folder: str | Path, seed:
 
 
 __all__ = ["status", "compute_spent", "comparison", "verdict", "pair", "jst_against_baselines", "standings", "run_hardware", "ablation_outcomes", "policy_drift", "sparsity_reach", "identical_variants", "PUBLISHED",
-           "published_beside_ours", "ABLATION_CLAIMS", "claims", "best_cells", "styled", "ablations", "schedules", "sensitivity",
+           "published_beside_ours", "ABLATION_CLAIMS", "claims", "best_cells", "mean_std_text", "styled", "ablations", "schedules", "sensitivity",
            "unstructured_claim", "AUTOPRUNE_CLAIM"]

@@ -123,6 +123,9 @@ def test_published_figures_sit_beside_our_closest_runs():
     unstructured = df[df["ours"] == "autoprune-unstructured/mnist-lenet5-s0"].iloc[0]
     ours = json.loads((RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0" / "result.json").read_text())["pruned"]
     assert unstructured["FLOPs kept"] == f"{ours['flops_ratio']:.3f}"
+    for row in df[df["ours"].str.startswith("compare/") & (df["FLOPs kept"] != "not run yet")].to_dict("records"):
+        several = int(row["seeds"]) > 1          # a spread is shown only where there are seeds to spread
+        assert ("±" in row["FLOPs kept"]) == several and ("larger std" in row["accuracy drop (points)"]) == several
 
 
 def test_comparison_names_the_hardware_each_run_recorded():
