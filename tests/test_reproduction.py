@@ -246,7 +246,7 @@ def test_the_vgg16_block_trains_at_the_largest_probed_rate_at_which_the_dense_ne
     assert experiments.CIFAR_VGG16.overrides["coarse_lr"] == max(dense.index[dense["learns"]])
 
 
-def test_sparsity_reach_sums_the_l1_steps_of_slimmings_sparsity_stage(monkeypatch):
+def test_sparsity_reach_sums_the_l1_steps_of_slimmings_sparsity_stage(monkeypatch, data_root):
     from jst import experiments
     from jst.train import lr_at
     monkeypatch.setattr(experiments, "RESULTS", RESULTS)
@@ -255,7 +255,8 @@ def test_sparsity_reach_sums_the_l1_steps_of_slimmings_sparsity_stage(monkeypatc
     assert set(cifar.index) == {p.parent.name for p in experiments.CIFAR_RESNET20.folder.glob("slimming-f*-s*/result.json")}
     r = json.loads((experiments.CIFAR_RESNET20.folder / "slimming-f0.5-s0" / "result.json").read_text())
     cfg = r["config"]
-    steps = 5085 // cfg["batch_size"]      # the whole CIFAR-10 sample training set, full batches only
+    images = sum(1 for p in (data_root / "cifar10-sample" / "train").rglob("*") if p.is_file())
+    steps = images // cfg["batch_size"]    # the whole CIFAR-10 sample training set, full batches only
     expected = cfg["slimming_lambda"] * steps * sum(lr_at("cosine", cfg["coarse_lr"], e, cfg["coarse_epochs"])
                                                     for e in range(cfg["coarse_epochs"]))
     row = cifar.loc["slimming-f0.5-s0"]
