@@ -414,6 +414,11 @@ ABLATION_CLAIMS = [
 ]
 
 
+def seeds_text(n: int) -> str:
+    """How many seeds a comparison rests on, in words ("1 seed", "3 seeds")."""
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
 def _claim_verdict(verdicts: list[str], good: str) -> str:
     """A claim's verdict from its comparisons' verdicts: the undecided (one-seed) ones are left out, and
     the claim holds only where every decided one agrees."""
@@ -439,13 +444,13 @@ def claims(standing: pd.DataFrame, scratch: pd.DataFrame, outcomes: pd.DataFrame
     rows = []
     v = list(standing["verdict"]) if len(standing) else []
     evidence = "; ".join(f"{r['comparison']} at {r['FLOPs target']:g}: JST {r['JST - best (points)']:+.3f} points against "
-                         f"{r['best baseline']} (larger std {r['larger std (points)']:.3f}, {r['seeds']} seeds)"
+                         f"{r['best baseline']} (larger std {r['larger std (points)']:.3f}, {seeds_text(r['seeds'])})"
                          for _, r in standing.iterrows())
     rows.append({"key": "jst_vs_baselines", "claim": "JST beats the pruning baselines at matched FLOPs", "source": "JST (Lu et al. 2020)",
                  "our evidence": evidence or "none", "verdict": _claim_verdict(v, "JST ahead")})
     v = list(scratch["verdict"]) if len(scratch) else []
     evidence = "; ".join(f"{s['comparison']}: JST {s['jst - scratch (points)']:+.3f} points (larger std "
-                         f"{s['larger std (points)']:.3f}, {s['seeds']} seeds)" for _, s in scratch.iterrows())
+                         f"{s['larger std (points)']:.3f}, {seeds_text(s['seeds'])})" for _, s in scratch.iterrows())
     rows.append({"key": "jst_vs_scratch", "claim": "JST's network beats its own architecture trained from scratch for the same compute (Scratch-B)",
                  "source": "JST against Liu et al. 2019", "our evidence": evidence or "none",
                  "verdict": _claim_verdict(v, "jst ahead")})

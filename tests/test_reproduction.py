@@ -101,7 +101,10 @@ def test_claims_follow_the_rule_and_leave_undecided_comparisons_out():
     outcomes = pd.DataFrame([{"variant": "no_perturbation", "variant - JST (points)": -1.0, "verdict": "lower than JST"},
                              {"variant": "fixed_threshold_0.6", "variant - JST (points)": 1.0, "verdict": "higher than JST"},
                              {"variant": "fixed_threshold_0.8", "variant - JST (points)": -1.0, "verdict": "lower than JST"}])
-    c = reproduction.claims(standing, pd.DataFrame(), outcomes, autoprune)["verdict"]
+    claims = reproduction.claims(standing, pd.DataFrame(), outcomes, autoprune)
+    assert "(larger std 0.100, 3 seeds)" in claims.loc["jst_vs_baselines", "our evidence"]
+    assert "(larger std 0.000, 1 seed)" in claims.loc["jst_vs_baselines", "our evidence"]
+    c = claims["verdict"]
     assert c["jst_vs_baselines"] == "contradicted at cpu scale (1 of 2 comparisons decided)"
     assert c["jst_vs_scratch"] == "not run yet"
     assert c["perturbation"] == "confirmed at cpu scale"
