@@ -7,6 +7,7 @@ CSVs. Nothing is typed in: a block that has not run shows as missing in ``status
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from pathlib import Path
 
@@ -103,6 +104,36 @@ def comparison(folder: str | Path, flops_target: float | None = None) -> pd.Data
                      "wall time (min)": (r["wall_time_s_mean"] / 60, r["wall_time_s_std"] / 60),
                      "hardware": _hardware(folder, r["runs"]), "meets budget": r["meets_budget"], "runs": ", ".join(r["runs"])})
     return pd.DataFrame(rows)
+
+
+def glue_key(comparison_name: str, flops_target: float) -> str:
+    """The prefix of the values ``pasted_numbers`` glues for one comparison at one FLOPs target
+    (``cifar10_sample-vgg16`` at 0.5 -> ``cifar10_sample_vgg16_f0_5``): a name the book's glue role takes."""
+    return re.sub(r"\W", "_", f"{comparison_name}_f{flops_target:g}")
+
+
+def pasted_numbers(comparison_name: str, folder: str | Path, flops_target: float) -> dict[str, str]:
+    """The numbers the reproduction notes quote about one comparison, keyed for glue, so that prose cannot
+    drift from the records: per method its mean test accuracy (``_acc``, "63.1%"), mean FLOPs kept
+    (``_flops``), seed count (``_seeds``) and per-seed accuracies in seed order (``_per_seed``); and JST
+    against each other method (``_jst_vs_<method>``: the mean gap, the larger seed std and ``verdict``'s
+    word)."""
+    folder = Path(folder)
+    df = comparison(folder, flops_target)
+    prefix = glue_key(comparison_name, flops_target)
+    texts = {}
+    for _, row in df.iterrows():
+        m = row["method"]
+        by_seed = _results_by_seed(folder, row["runs"])
+        accs = [f"{100 * by_seed[s]['pruned']['test_acc']:.1f}%" for s in sorted(by_seed)]
+        texts[f"{prefix}_{m}_acc"] = f"{row['test acc (%)'][0]:.1f}%"
+        texts[f"{prefix}_{m}_flops"] = f"{row['FLOPs kept'][0]:.2f}"
+        texts[f"{prefix}_{m}_seeds"] = seeds_text(int(row["seeds"]))
+        texts[f"{prefix}_{m}_per_seed"] = accs[0] if len(accs) == 1 else ", ".join(accs[:-1]) + " and " + accs[-1]
+        if m != "jst" and (p := pair(df, "jst", m)):
+            texts[f"{prefix}_jst_vs_{m}"] = (f"{p[f'jst - {m} (points)']:+.1f} points against a larger seed std of "
+                                            f"{p['larger std (points)']:.1f}, {p['verdict'].replace('jst', 'JST')}")
+    return texts
 
 
 def verdict(gap: float, spread: float, seeds: int, ahead: str, behind: str) -> str:

@@ -198,4 +198,4 @@ def test_reproduction_chapter_renders_the_committed_records(tmp_path):
     # every verdict the reproduction notes paste from this chapter is glued here
     glued = {o.metadata["scrapbook"]["name"] for c in nb.cells for o in c.get("outputs", []) if "scrapbook" in o.get("metadata", {})}
     pasted = set(re.findall(r"12_reproduction\.ipynb::([\w.]+):s`", (REPO / "book" / "reproduction_notes.md").read_text()))
-    assert len(pasted) == 20 and pasted <= glued
+    assert len(pasted) == 36 and pasted <= glued

@@ -54,6 +54,20 @@ def test_jst_standing_names_the_best_pruning_baseline():
     assert reproduction.jst_against_baselines(MNIST, 0.33) is None  # no runs at that target
 
 
+def test_the_numbers_the_notes_quote_are_read_from_the_runs():
+    texts = reproduction.pasted_numbers("mnist-lenet5", MNIST, 0.25)
+    assert reproduction.glue_key("mnist-lenet5", 0.25) == "mnist_lenet5_f0_25"
+    accs = [100 * r["pruned"]["test_acc"] for r in runs("slimming", 0.25)]       # seeds 0, 1, 2 in order
+    assert texts["mnist_lenet5_f0_25_slimming_acc"] == f"{statistics.fmean(accs):.1f}%"
+    assert texts["mnist_lenet5_f0_25_slimming_per_seed"] == f"{accs[0]:.1f}%, {accs[1]:.1f}% and {accs[2]:.1f}%"
+    assert texts["mnist_lenet5_f0_25_slimming_seeds"] == "3 seeds"
+    jst = [100 * r["pruned"]["test_acc"] for r in runs("jst", 0.25)]
+    gap, spread = statistics.fmean(jst) - statistics.fmean(accs), max(statistics.stdev(jst), statistics.stdev(accs))
+    assert texts["mnist_lenet5_f0_25_jst_vs_slimming"].startswith(f"{gap:+.1f} points against a larger seed std of {spread:.1f}, ")
+    assert "mnist_lenet5_f0_25_jst_vs_jst" not in texts
+    assert not any(k.startswith("mnist_lenet5_f0_5_") for k in texts)  # one FLOPs target at a time
+
+
 def test_autoprune_claim_beside_our_unstructured_run():
     df = reproduction.unstructured_claim(RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0", MNIST)
     assert df.loc["published", "compression (weights)"] == 310
