@@ -1,7 +1,7 @@
 """What every benchmark shares: its command line, the machine it ran on, interleaved timing, and the JSON.
 
 A figure is only worth something with the conditions it was measured under, so every JSON carries the
-exact command, the git commit and library versions (``jst.pipeline.versions``), the CPU model, cores,
+exact command, the git commit and library versions (``jst.engine.pipeline.versions``), the CPU model, cores,
 torch threads and the load average before and after (a busy machine shows up there), the raw timings
 and their median and spread. Ratios are measured side by side: ``interleaved`` alternates the variants
 repeat by repeat, so a change of machine load hits all of them alike.
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from jst.data import default_data_root
-from jst.pipeline import versions
-from jst.timing import interleaved, summary, timed
+from jst.engine.data import default_data_root
+from jst.engine.pipeline import versions
+from jst.experiments.timing import interleaved, summary, timed
 
 
 def parser(description: str) -> argparse.ArgumentParser:

@@ -26,9 +26,9 @@ import torch.nn.functional as F
 import torchvision.transforms as T
 from PIL import Image
 
-from jst import data
-from jst.models import build_model
-from jst.train import generator, make_optimizer
+from jst.engine import data
+from jst.engine.train import generator, make_optimizer
+from jst.nets.models import build_model
 
 from . import common
 

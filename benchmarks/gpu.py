@@ -6,7 +6,7 @@ training, T searches of M_t parameter epochs on Dtrain (40k images) and N filter
 (10k), then fine-tuning on all 50k; our moonshot is all of it in <= 1 GPU-hour, which needs >= 20,000
 training images/s on one H100. Measured with jst's own ``train_epoch`` on a ``TensorSource`` whose uint8
 images live on the GPU (augmented there), in variants fp32, bf16 autocast, + channels_last,
-+ torch.compile, interleaved; evaluation throughput with ``jst.train.evaluate``. The projection counts
++ torch.compile, interleaved; evaluation throughput with ``jst.engine.train.evaluate``. The projection counts
 every image the schedule trains and evaluates on at the dense network's measured rates: an upper bound,
 since search candidates and the fine-tuned network are smaller. Random CIFAR-shaped data (throughput does
 not depend on pixel values; CIFAR-10 itself is not on these machines).
@@ -23,9 +23,9 @@ import copy
 import torch
 
 from jst.config import make_config
-from jst.data import TensorSource
-from jst.models import build_model
-from jst.train import evaluate, generator, make_optimizer, train_epoch
+from jst.engine.data import TensorSource
+from jst.engine.train import evaluate, generator, make_optimizer, train_epoch
+from jst.nets.models import build_model
 
 from . import common
 

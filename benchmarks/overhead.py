@@ -1,9 +1,9 @@
 """Benchmark 1, framework overhead: images/s of jst's training step vs a bare PyTorch loop.
 
-Why: every stage of JST (coarse training, each search step, fine-tuning) runs ``jst.train.train_epoch``;
+Why: every stage of JST (coarse training, each search step, fine-tuning) runs ``jst.engine.train.train_epoch``;
 whatever it adds to a plain ``forward / loss / backward / step`` loop (the TensorSource's batching and
 normalisation, DDP wrapping, the finiteness check, loss/accuracy bookkeeping, tqdm) is paid on every batch
-of every run. Same model (copies of one initialisation), same optimizer (``jst.train.make_optimizer``),
+of every run. Same model (copies of one initialisation), same optimizer (``jst.engine.train.make_optimizer``),
 same threads, same images: the bare loop gets the very batches the TensorSource yields, generated
 beforehand. A third variant, train_epoch on those pre-generated batches, separates the step's overhead
 from the data preparation. Variants alternate repeat by repeat. Goal: jst / bare >= 0.97.
@@ -17,9 +17,9 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from jst.data import TensorSource
-from jst.models import build_model
-from jst.train import generator, make_optimizer, train_epoch
+from jst.engine.data import TensorSource
+from jst.engine.train import generator, make_optimizer, train_epoch
+from jst.nets.models import build_model
 
 from . import common
 

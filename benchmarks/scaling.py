@@ -1,7 +1,7 @@
 """Benchmark 5, scaling: time per epoch and per search step vs depth and vs dataset size.
 
 Why: to know what a larger run will cost before starting it. Each point is a real run of the pipeline
-(``jst.pipeline.run(cfg, until="search")``, ``cpu`` preset of the CIFAR family on the CIFAR-10 sample,
+(``jst.engine.pipeline.run(cfg, until="search")``, ``cpu`` preset of the CIFAR family on the CIFAR-10 sample,
 with a few coarse epochs and search steps), timed by the run's own log: a coarse epoch's ``seconds``
 (training on Dtrain plus the Dval evaluation) and a search step's ``seconds`` (M_t parameter epochs, N
 filter-weight epochs, evaluation and the step's overhead). Depth: ResNet-20/56/110 at a fixed size;
@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 from jst.config import make_config
-from jst.pipeline import run
-from jst.runlog import RunLog
+from jst.engine.pipeline import run
+from jst.engine.runlog import RunLog
 
 from . import common
 

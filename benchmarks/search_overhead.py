@@ -3,8 +3,8 @@
 Why: a search step trains a sub-network (M epochs on Dtrain, N on Dval) and evaluates it; everything
 else (the threshold policy, the sampler and its budget projection with FLOPs counting, extraction, the
 updater, checkpoints, consistency checks, logging) is overhead that should stay small beside training.
-The real search runs (``jst.pipeline.run(cfg, until="search")`` at ``cpu`` scale); this script wraps,
-inside this process only, the functions ``jst.search`` calls with timers: ``search`` (the total),
+The real search runs (``jst.engine.pipeline.run(cfg, until="search")`` at ``cpu`` scale); this script wraps,
+inside this process only, the functions ``jst.core.search`` calls with timers: ``search`` (the total),
 ``train_epoch`` and ``evaluate`` (training and evaluation), and for the breakdown ``draw``, ``extract``,
 ``write_back``, ``FlopsModel.ratio``, ``ThresholdPolicy.update`` and ``RunContext.save_checkpoint``.
 Breakdown times are inclusive (``draw`` contains FLOPs counting of the budget projection). The coarse
@@ -20,19 +20,19 @@ from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 
-import jst.search
+import jst.core.search
 from jst.config import make_config
-from jst.flops import FlopsModel
-from jst.pipeline import RunContext, run
-from jst.thresholds import ThresholdPolicy
+from jst.core.thresholds import ThresholdPolicy
+from jst.engine.pipeline import RunContext, run
+from jst.nets.flops import FlopsModel
 
 from . import common
 
 CASES = {"cifar10_sample-resnet20": ("imagefolder", "cifar10-sample", "resnet20"),
          "mnist-lenet5": ("mnist", "", "lenet5")}
 TRAINING = ("train_epoch", "evaluate")
-TIMED = [(jst.search, "search"), (jst.search, "train_epoch"), (jst.search, "evaluate"), (jst.search, "draw"),
-         (jst.search, "extract"), (jst.search, "write_back"), (FlopsModel, "ratio"), (ThresholdPolicy, "update"),
+TIMED = [(jst.core.search, "search"), (jst.core.search, "train_epoch"), (jst.core.search, "evaluate"), (jst.core.search, "draw"),
+         (jst.core.search, "extract"), (jst.core.search, "write_back"), (FlopsModel, "ratio"), (ThresholdPolicy, "update"),
          (RunContext, "save_checkpoint"), (RunContext, "check_same")]
 
 

@@ -2,8 +2,8 @@
 
 Why: pruning papers report FLOPs ratios and call them speed-ups; a pruned network is worth what it gains
 in real time. For ResNet-20, ResNet-56 and VGG-16 at 50% and 25% FLOPs kept, the widths come from JST's
-sampler (``jst.sampler.perturb`` + ``fit_to_budget`` at the config's fixed threshold) on a randomly
-initialised target network, so they have JST's uneven per-layer shape; ``jst.models.build_pruned`` builds
+sampler (``jst.core.sampler.perturb`` + ``fit_to_budget`` at the config's fixed threshold) on a randomly
+initialised target network, so they have JST's uneven per-layer shape; ``jst.nets.models.build_pruned`` builds
 the exported architecture. Measured, not assumed: channel counts rounded to multiples of 8
 (``channel_multiple``), batch-norm folded into the convs (``torch.fx`` fuse), channels_last, and
 torch.compile (a failure is recorded, not hidden). Every
@@ -22,12 +22,12 @@ import torch
 from torch.fx.experimental.optimization import fuse
 
 from jst.config import make_config
-from jst.filter_weights import filter_weights, init_filter_weights
-from jst.flops import FlopsModel, count
-from jst.models import build_model, build_pruned
-from jst.prunable import widths as widths_of
-from jst.sampler import fit_to_budget, perturb
-from jst.train import generator
+from jst.core.filter_weights import filter_weights, init_filter_weights
+from jst.core.sampler import fit_to_budget, perturb
+from jst.engine.train import generator
+from jst.nets.flops import FlopsModel, count
+from jst.nets.models import build_model, build_pruned
+from jst.nets.prunable import widths as widths_of
 
 from . import common
 

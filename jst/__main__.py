@@ -1,3 +1,3 @@
-from .cli import main
+from jst.cli import main
 
 raise SystemExit(main())

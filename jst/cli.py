@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from .errors import JstError, TrainingDiverged
+from jst.engine.errors import JstError, TrainingDiverged
 
 STAGES = {"coarse": "coarse", "search": "search", "run": None}
 
@@ -27,10 +27,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _run_parser(sub, name: str, help_text: str):
-    from .config import SCALES
-    from .data import DATASETS
-    from .methods import METHODS
-    from .models import ARCHS
+    from jst.config import SCALES
+    from jst.engine.data import DATASETS
+    from jst.methods import METHODS
+    from jst.nets.models import ARCHS
     p = sub.add_parser(name, help=help_text, description=help_text)
     p.add_argument("--method", default="jst", choices=sorted(METHODS), help="pruning method (default: jst)")
     p.add_argument("--dataset", required=True, choices=DATASETS)
@@ -69,9 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _compare_parser(sub) -> None:
-    from .config import SCALES
-    from .data import DATASETS
-    from .models import ARCHS
+    from jst.config import SCALES
+    from jst.engine.data import DATASETS
+    from jst.nets.models import ARCHS
     c = sub.add_parser("compare", help="methods x seeds x FLOPs targets into one table (mean, std over seeds)")
     c.add_argument("--methods", required=True, help="comma-separated, e.g. jst,dense,l1norm,scratch")
     c.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
@@ -104,13 +104,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, until: str | None) -> int:
-    from .config import make_config, parse_assignment
-    from .pipeline import run
+    from jst.config import make_config, parse_assignment
+    from jst.engine.pipeline import run
     overrides = dict(parse_assignment(s) for s in args.set)
     cfg = make_config(args.scale, args.arch, method=args.method, dataset=args.dataset, data_root=args.data_root,
                       flops_target=args.flops_target, seed=args.seed, device=args.device,
                       download=args.download, **overrides)
-    from . import distributed
+    from jst.engine import distributed
     try:
         result = run(cfg, args.out, force=args.force, until=until)
         main_rank = distributed.is_main()
@@ -132,9 +132,9 @@ def _summary(result: dict) -> dict:
 
 
 def _compare(args) -> int:
-    from .compare import compare
-    from .config import parse_assignment
-    from .methods import METHODS
+    from jst.config import parse_assignment
+    from jst.experiments.compare import compare
+    from jst.methods import METHODS
     methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
@@ -153,9 +153,9 @@ def _compare(args) -> int:
 
 
 def _flops(args) -> int:
-    from .flops import count
-    from .models import ARCHS, build_model
-    from .prunable import widths
+    from jst.nets.flops import count
+    from jst.nets.models import ARCHS, build_model
+    from jst.nets.prunable import widths
     if args.arch not in ARCHS:
         raise JstError(f"unknown arch {args.arch!r}; choose from {', '.join(ARCHS)}")
     c, h, w = args.input_shape
@@ -166,10 +166,10 @@ def _flops(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from . import data
-    from .export import load_exported
-    from .pipeline import resolve_device
-    from .train import evaluate
+    from jst.engine import data
+    from jst.engine.pipeline import resolve_device
+    from jst.engine.train import evaluate
+    from jst.nets.export import load_exported
     device = resolve_device(args.device)
     model = load_exported(args.model, device)
     root = args.data_root or data.default_data_root()

@@ -9,7 +9,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from jst.engine.errors import ConfigError
 
 SCALES = ("smoke", "cpu", "paper")
 
@@ -169,7 +169,7 @@ def _typed(f: dataclasses.Field, v):
 
 
 def family_of(arch: str) -> str:
-    from .models import FAMILY
+    from jst.nets.models import FAMILY
     if arch not in FAMILY:
         raise ConfigError(f"unknown arch {arch!r}; choose from {', '.join(FAMILY)}")
     return FAMILY[arch]

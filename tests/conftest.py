@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from jst.data import default_data_root
+from jst.engine.data import default_data_root
 
 
 def pytest_addoption(parser):
@@ -39,7 +39,7 @@ def smoke_method(data_root, tmp_path_factory):
     """``smoke_method(method, flops_target=0.5, **overrides)`` runs a method end to end in-process on real
     MNIST with LeNet-5 at smoke scale; returns (result.json content, run folder)."""
     from jst.config import make_config
-    from jst.pipeline import run
+    from jst.engine.pipeline import run
 
     def run_method(method, flops_target=0.5, **overrides):
         cfg = make_config("smoke", "lenet5", method=method, dataset="mnist", data_root=str(data_root),
@@ -52,9 +52,9 @@ def smoke_method(data_root, tmp_path_factory):
 @pytest.fixture(scope="session")
 def exported_accuracy():
     """``exported_accuracy(run_dir, result)``: test accuracy of the run's export, reloaded from disk."""
-    from jst import data
-    from jst.export import load_exported
-    from jst.train import evaluate
+    from jst.engine import data
+    from jst.engine.train import evaluate
+    from jst.nets.export import load_exported
 
     def accuracy(run_dir, result):
         c = result["config"]

@@ -1,7 +1,7 @@
 """jst's batch augmentation draws the same crops and flips as torchvision's per-image transforms.
 
 On real CIFAR-10-sample images: every output of torchvision's RandomCrop(32, padding=4) +
-RandomHorizontalFlip, and every output of ``jst.data.augment_batch``, is identified as one of the 162
+RandomHorizontalFlip, and every output of ``jst.engine.data.augment_batch``, is identified as one of the 162
 windows (9 x 9 offsets of the zero-padded image, flipped or not) that ``apply_augmentation`` produces;
 the offsets' histograms of the two agree (two-sample chi-square) and each is uniform, and both flip half
 the time. Seeds are fixed, so the test is deterministic.
@@ -14,7 +14,7 @@ import pytest
 import torch
 import torchvision.transforms as T
 
-from jst import data
+from jst.engine import data
 
 DRAWS = 3000
 

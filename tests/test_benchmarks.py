@@ -1,5 +1,5 @@
 """The benchmark scripts run (as dry runs: --quick, tiny sizes) and write the JSON the Performance
-chapter reads (jst.performance); the figures themselves are measured by `python -m benchmarks.run_all`,
+chapter reads (jst.report.performance); the figures themselves are measured by `python -m benchmarks.run_all`,
 never in a test."""
 import json
 import subprocess
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from jst import performance
+from jst.report import performance
 
 
 def bench(name, out, *args):

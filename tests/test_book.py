@@ -9,9 +9,9 @@ import nbformat
 import pytest
 import yaml
 
-from jst import book
+from jst.book import build
 
-REPO = book.REPO
+REPO = build.REPO
 TOC = yaml.safe_load((REPO / "_toc.yml").read_text())
 CHAPTERS = [REPO / "book" / "intro"] + [REPO / c["file"] for part in TOC["parts"] for c in part["chapters"]]
 
@@ -22,16 +22,16 @@ def toc_file(chapter: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def html():
-    return book.build(REPO)  # raises if jupyter-book reports any warning (-W)
+    return build.build(REPO)  # raises if jupyter-book reports any warning (-W)
 
 
 @pytest.fixture(scope="module")
 def pages(html):
-    if not (Path(book.CHROMIUM[0]).exists() and Path(book.CHROMIUM[1]).exists()):
+    if not (Path(build.CHROMIUM[0]).exists() and Path(build.CHROMIUM[1]).exists()):
         pytest.fail("chromium / chromedriver missing: run `make setup` (apt-get install chromium chromium-driver)")
     shots = REPO / "_build" / "screenshots"
     shutil.rmtree(shots, ignore_errors=True)
-    return {r.page: r for r in book.check(html, shots)}
+    return {r.page: r for r in build.check(html, shots)}
 
 
 def test_every_chapter_of_the_toc_is_a_page(html):
@@ -74,7 +74,7 @@ def test_every_pasted_value_is_glued_in_the_committed_notebook():
 
 
 def test_pages_fetch_nothing_from_the_network(html):
-    for page in book.pages(html):
+    for page in build.pages(html):
         text = page.read_text()
         remote = re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="(https?://[^"]+)"', text)
         assert not remote, f"{page.name} loads {remote}"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from jst.compare import compare, load_table, plan
+from jst.experiments.compare import compare, load_table, plan
 
 METHODS = ["l1norm", "dense", "scratch"]
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from PIL import Image
 
-from jst import data
-from jst.errors import DataError
+from jst.engine import data
+from jst.engine.errors import DataError
 
 
 def test_mnist_split_is_80_20_disjoint_and_seeded(data_root):

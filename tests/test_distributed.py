@@ -10,9 +10,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from PIL import Image
 
-from jst import data
-from jst.export import load_exported
-from jst.train import evaluate, generator, train_epoch
+from jst.engine import data
+from jst.engine.train import evaluate, generator, train_epoch
+from jst.nets.export import load_exported
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 

@@ -1,4 +1,4 @@
-"""The reproduction's experiment grid (jst.experiments): every block's printed command is a valid
+"""The reproduction's experiment grid (jst.experiments.grid): every block's printed command is a valid
 `python -m jst compare` line whose configs validate, and a block runs end to end (comparison, latency,
 sensitivity) on real MNIST at smoke scale."""
 import json
@@ -7,15 +7,15 @@ import shlex
 import pandas as pd
 import pytest
 
-from jst import experiments
 from jst.cli import build_parser
-from jst.compare import plan
 from jst.config import make_config, parse_assignment
-from jst.pipeline import validate
+from jst.engine.pipeline import validate
+from jst.experiments import grid
+from jst.experiments.compare import plan
 
 
-@pytest.mark.parametrize("block", [b for b in experiments.BLOCKS if isinstance(b, experiments.Block)],
-                         ids=experiments.block_name)
+@pytest.mark.parametrize("block", [b for b in grid.BLOCKS if isinstance(b, grid.Block)],
+                         ids=grid.block_name)
 def test_block_command_is_a_valid_compare_line(block):
     argv = shlex.split(block.command())[3:]  # drop "python -m jst"
     args = build_parser().parse_args(argv)
@@ -29,21 +29,21 @@ def test_block_command_is_a_valid_compare_line(block):
 
 
 def test_block_names_are_unique_and_listed(capsys):
-    names = [experiments.block_name(b) for b in experiments.BLOCKS]
+    names = [grid.block_name(b) for b in grid.BLOCKS]
     assert len(names) == len(set(names))
-    assert experiments.main(["--list"]) == 0
+    assert grid.main(["--list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in names)
-    for b in experiments.BLOCKS:  # a sensitivity block's command names a block that exists
-        if isinstance(b, experiments.Sensitivity):
+    for b in grid.BLOCKS:  # a sensitivity block's command names a block that exists
+        if isinstance(b, grid.Sensitivity):
             assert b.command().split("--only ")[1] in names
 
 
 def test_block_runs_comparison_latency_and_sensitivity(data_root, tmp_path, monkeypatch):
-    monkeypatch.setattr(experiments, "RESULTS", tmp_path)
-    block = experiments.Block("mnist-lenet5", "mnist", "lenet5", methods=("jst", "dense"), seeds=(0,), scale="smoke")
+    monkeypatch.setattr(grid, "RESULTS", tmp_path)
+    block = grid.Block("mnist-lenet5", "mnist", "lenet5", methods=("jst", "dense"), seeds=(0,), scale="smoke")
     block.run(data_root, "cpu")
-    assert experiments.finished(block) == (2, 2)
+    assert grid.finished(block) == (2, 2)
     rows = json.loads((block.folder / "table.json").read_text())
     assert {r["method"] for r in rows} == {"jst", "dense"}
     latency = json.loads((block.folder / "latency.json").read_text())
@@ -52,26 +52,26 @@ def test_block_runs_comparison_latency_and_sensitivity(data_root, tmp_path, monk
     assert latency["trained_weights"] == {"jst-f0.5-s0": True, "dense-f1-s0": True}
     assert "speedup" not in latency["runs"]["dense-f1-s0"]["64"]
 
-    sens = experiments.Sensitivity("mnist-lenet5", block)
+    sens = grid.Sensitivity("mnist-lenet5", block)
     sens.run(data_root, "cpu")
     df = pd.read_csv(sens.csv)
     assert set(df["layer"]) == {"conv1", "conv2", "fc1", "fc2"}
     assert len(df) == 4 * 9 and df["val_acc"].between(0, 1).all()
     assert (df["accuracy drop"] == df["base_acc"] - df["val_acc"]).all()
-    assert experiments.finished(sens) == (1, 1)
+    assert grid.finished(sens) == (1, 1)
 
 
     # a wider block over the same folder (one more seed, not run): --tables reports the finished runs only
-    wider = experiments.Block("mnist-lenet5", "mnist", "lenet5", methods=("jst", "dense"), seeds=(0, 1), scale="smoke")
+    wider = grid.Block("mnist-lenet5", "mnist", "lenet5", methods=("jst", "dense"), seeds=(0, 1), scale="smoke")
     (block.folder / "table.json").unlink()
-    monkeypatch.setattr(experiments, "BLOCKS", [wider])
-    assert experiments.main(["--tables"]) == 0
+    monkeypatch.setattr(grid, "BLOCKS", [wider])
+    assert grid.main(["--tables"]) == 0
     assert {(r["method"], r["n_seeds"]) for r in json.loads((block.folder / "table.json").read_text())} == \
         {("jst", 1), ("dense", 1)}
     assert json.loads((block.folder / "compare.json").read_text())["command"] == wider.command()
-    assert experiments.finished(wider) == (2, 4)  # nothing was started
+    assert grid.finished(wider) == (2, 4)  # nothing was started
 
 
 def test_bad_data_root_is_one_line_error(tmp_path, capsys):
-    assert experiments.main(["--data-root", str(tmp_path / "missing"), "--only", "mnist-lenet5"]) == 2
+    assert grid.main(["--data-root", str(tmp_path / "missing"), "--only", "mnist-lenet5"]) == 2
     assert capsys.readouterr().err.count("\n") == 1

@@ -1,17 +1,17 @@
 """The threshold explorer, the sensitivity analysis and the stage helpers, on a small target network."""
 import torch
 
-from jst.explorer import Explorer, group_layers
-from jst.filter_weights import filter_weights, fold, init_filter_weights
-from jst.flops import count_params
-from jst.models import build_model
-from jst.sensitivity import ranking, sensitivity
-from jst.stages import updater_roundtrip
-from jst.subnetwork import extract
+from jst.book.explorer import Explorer, group_layers
+from jst.book.stages import updater_roundtrip
+from jst.core.filter_weights import filter_weights, fold, init_filter_weights
+from jst.experiments.sensitivity import ranking, sensitivity
+from jst.nets.flops import count_params
+from jst.nets.models import build_model
+from jst.nets.subnetwork import extract
 
 
 class Batches:
-    """A minimal data source (what jst.train.evaluate and the updater check iterate)."""
+    """A minimal data source (what jst.engine.train.evaluate and the updater check iterate)."""
 
     def __init__(self, x, y):
         self.x, self.y = x, y

@@ -2,14 +2,14 @@
 import pytest
 import torch
 
-from jst.data import DataInfo
-from jst.errors import CheckpointError
-from jst.export import load_exported, save_exported
-from jst.filter_weights import filter_weights, fold, init_filter_weights
-from jst.models import build_model
-from jst.models.gated import is_gated
-from jst.sampler import sample
-from jst.subnetwork import extract, mask
+from jst.core.filter_weights import filter_weights, fold, init_filter_weights
+from jst.core.sampler import sample
+from jst.engine.data import DataInfo
+from jst.engine.errors import CheckpointError
+from jst.nets.export import load_exported, save_exported
+from jst.nets.models import build_model
+from jst.nets.models.gated import is_gated
+from jst.nets.subnetwork import extract, mask
 
 
 def _trained_like(arch, c, size, gate):

@@ -2,11 +2,11 @@
 import pytest
 import torch
 
-from jst.filter_weights import filter_weights, init_filter_weights
-from jst.flops import FlopsModel, count
-from jst.models import build_model
-from jst.sampler import sample
-from jst.subnetwork import extract
+from jst.core.filter_weights import filter_weights, init_filter_weights
+from jst.core.sampler import sample
+from jst.nets.flops import FlopsModel, count
+from jst.nets.models import build_model
+from jst.nets.subnetwork import extract
 
 
 def test_lenet5_matches_a_hand_count():

@@ -4,9 +4,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from jst.flops import count, count_sparse
 from jst.methods.autoprune import ESTIMATORS, WeightMask, ste_derivative, step_mask
-from jst.models import build_model
+from jst.nets.flops import count, count_sparse
+from jst.nets.models import build_model
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +102,8 @@ def test_unstructured_meets_its_sparsity_target_and_reports_compression(unstruct
 
 def test_projection_meets_the_budget_and_keeps_a_channel_per_layer():
     from jst.config import Config
-    from jst.flops import FlopsModel
     from jst.methods.autoprune import AuxiliaryParameters
+    from jst.nets.flops import FlopsModel
     model = build_model("lenet5", 10, 1, 28, gate="after_bn")
     aux = AuxiliaryParameters(model, Config(), (1, 28, 28), FlopsModel(build_model("lenet5", 10, 1, 28), (1, 28, 28)))
     with torch.no_grad():
@@ -116,9 +116,9 @@ def test_projection_meets_the_budget_and_keeps_a_channel_per_layer():
 
 def test_unstructured_targets_may_go_below_the_channel_floor():
     from jst.config import make_config
-    from jst.data import DataInfo
-    from jst.errors import ConfigError
-    from jst.pipeline import check_budget
+    from jst.engine.data import DataInfo
+    from jst.engine.errors import ConfigError
+    from jst.engine.pipeline import check_budget
     info = DataInfo("mnist", 1, 28, 10, (0.13,), (0.31,), [])
     check_budget(make_config("smoke", "lenet5", method="autoprune", flops_target=0.02,
                              autoprune_mode="unstructured"), info)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from jst.methods.ista import fold_constant_channels, memory_costs, proximal_step, rescale
-from jst.models import build_model
-from jst.subnetwork import extract
+from jst.nets.models import build_model
+from jst.nets.subnetwork import extract
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from jst.flops import FlopsModel
-from jst.importance import l1_norm
 from jst.methods.common import keep_uniform
-from jst.models import build_model
+from jst.nets.flops import FlopsModel
+from jst.nets.importance import l1_norm
+from jst.nets.models import build_model
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from jst.methods.lstm import Controller, _Distill, features, pruned_widths, reinforce
-from jst.models import build_model
+from jst.nets.models import build_model
 
 
 @pytest.fixture(scope="module")

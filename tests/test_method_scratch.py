@@ -4,8 +4,8 @@ import torch
 from safetensors.torch import load_file
 
 from jst.config import make_config
-from jst.errors import ConfigError
-from jst.pipeline import run
+from jst.engine.errors import ConfigError
+from jst.engine.pipeline import run
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from jst.flops import FlopsModel
 from jst.methods.common import keep_global, optimizer_hooks
-from jst.models import build_model
+from jst.nets.flops import FlopsModel
+from jst.nets.models import build_model
 
 
 @pytest.fixture(scope="module")

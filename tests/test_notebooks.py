@@ -9,8 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from jst import notebooks
-from jst.stages import default_run_dir
+from jst.book import notebooks
+from jst.book.stages import default_run_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -157,7 +157,7 @@ def test_search_notebook_on_other_data(data_root, tiny_grey_folder, tmp_path, da
 
 def test_runner_cli_writes_executed_notebooks(chain, data_root, tmp_path):
     run_dir = chain[1]["run_dir"]  # the chain's finished run: nothing to train again
-    proc = subprocess.run([sys.executable, "-m", "jst.notebooks", "--scale", "smoke", "--only", "10_results",
+    proc = subprocess.run([sys.executable, "-m", "jst.book.notebooks", "--scale", "smoke", "--only", "10_results",
                            "--data-root", str(data_root), "--run-root", str(tmp_path / "runs"), "--device", "cpu",
                            "-p", f"run_dir={run_dir}", "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, cwd=notebooks.REPO)

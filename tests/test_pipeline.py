@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from jst import data
-from jst.export import load_exported
-from jst.train import evaluate
+from jst.engine import data
+from jst.engine.train import evaluate
+from jst.nets.export import load_exported
 
 
 def jst(*args, check=True):

@@ -1,4 +1,4 @@
-"""The reproduction chapter's tables (jst.reproduction) say what the committed run records say: means and
+"""The reproduction chapter's tables (jst.report.reproduction) say what the committed run records say: means and
 stds over seeds from the comparison's runs, the best cells, JST's standing and AutoPrune's claim."""
 import json
 import statistics
@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jst import reproduction
+from jst.experiments import grid
+from jst.report import reproduction
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 MNIST = RESULTS / "compare" / "mnist-lenet5-cpu"
@@ -93,10 +94,9 @@ def test_jst_against_scratch_is_read_from_the_table():
 
 
 def test_standings_cover_every_finished_comparison_but_not_the_ablations(monkeypatch):
-    from jst import experiments
-    monkeypatch.setattr(experiments, "RESULTS", RESULTS)
-    standing, scratch = reproduction.standings(experiments.BLOCKS)
-    finished = [b for b in experiments.BLOCKS if isinstance(b, experiments.Block) and not b.out
+    monkeypatch.setattr(grid, "RESULTS", RESULTS)
+    standing, scratch = reproduction.standings(grid.BLOCKS)
+    finished = [b for b in grid.BLOCKS if isinstance(b, grid.Block) and not b.out
                 and (b.folder / "table.json").exists()]
     assert set(standing["comparison"]) <= {b.name for b in finished} and "mnist-lenet5" in set(standing["comparison"])
     row = standing[(standing["comparison"] == "mnist-lenet5") & (standing["FLOPs target"] == 0.5)].iloc[0]
@@ -152,10 +152,9 @@ def test_comparison_names_the_hardware_each_run_recorded():
 
 
 def test_compute_spent_sums_the_recorded_wall_times(monkeypatch):
-    from jst import experiments
-    monkeypatch.setattr(experiments, "RESULTS", RESULTS)
-    df = reproduction.compute_spent(experiments.BLOCKS).set_index("block")
-    block = experiments.BLOCKS[0]
+    monkeypatch.setattr(grid, "RESULTS", RESULTS)
+    df = reproduction.compute_spent(grid.BLOCKS).set_index("block")
+    block = grid.BLOCKS[0]
     done = [json.loads((r / "result.json").read_text()) for r in block.runs() if (r / "result.json").exists()]
     assert df.loc[block.name, "finished"] == len(done) > 0
     assert df.loc[block.name, "wall hours spent"] == pytest.approx(sum(r["wall_time_s"] for r in done) / 3600, abs=0.01)
@@ -163,7 +162,8 @@ def test_compute_spent_sums_the_recorded_wall_times(monkeypatch):
 
 def test_ablation_outcomes_pair_each_variant_with_jst_seed_by_seed(tmp_path):
     import shutil
-    from jst.compare import table
+
+    from jst.experiments.compare import table
     cifar = RESULTS / "compare" / "cifar10_sample-resnet20-cpu"
     variant = tmp_path / "same_as_jst"  # a variant whose run is JST's own: every difference must be zero
     (variant / "jst-f0.5-s0").mkdir(parents=True)
@@ -184,7 +184,7 @@ def test_ablation_outcomes_pair_each_variant_with_jst_seed_by_seed(tmp_path):
 
 
 def test_a_variant_with_other_widths_is_not_jsts_architecture(tmp_path):
-    from jst.compare import table
+    from jst.experiments.compare import table
     cifar = RESULTS / "compare" / "cifar10_sample-resnet20-cpu"
     record = json.loads((cifar / "jst-f0.5-s0" / "result.json").read_text())
     first = next(iter(record["pruned"]["widths"]))
@@ -198,7 +198,8 @@ def test_a_variant_with_other_widths_is_not_jsts_architecture(tmp_path):
 
 def test_identical_variants_are_found_by_their_networks(tmp_path):
     import shutil
-    from jst.compare import table
+
+    from jst.experiments.compare import table
     cifar = RESULTS / "compare" / "cifar10_sample-resnet20-cpu"
     for name, source in (("a", "jst"), ("b", "jst"), ("c", "l1norm")):
         (tmp_path / name / "jst-f0.5-s0").mkdir(parents=True)
@@ -243,34 +244,31 @@ def test_policy_drift_is_the_final_policys_distance_from_uniform():
 
 
 def test_policy_drifts_read_every_finished_comparison(monkeypatch):
-    from jst import experiments
-    monkeypatch.setattr(experiments, "RESULTS", RESULTS)
-    finished = reproduction.finished_comparisons(experiments.BLOCKS)
+    monkeypatch.setattr(grid, "RESULTS", RESULTS)
+    finished = reproduction.finished_comparisons(grid.BLOCKS)
     assert finished and all(not b.out and (b.folder / "table.json").exists() for b in finished)
     assert not any(b.name.startswith("ablation-") for b in finished)
-    df = reproduction.policy_drifts(experiments.BLOCKS)
-    cifar = df[df["comparison"] == experiments.CIFAR_RESNET20.name].set_index("run")
-    assert cifar.drop(columns="comparison").equals(reproduction.policy_drift(experiments.CIFAR_RESNET20.folder).set_index("run"))
+    df = reproduction.policy_drifts(grid.BLOCKS)
+    cifar = df[df["comparison"] == grid.CIFAR_RESNET20.name].set_index("run")
+    assert cifar.drop(columns="comparison").equals(reproduction.policy_drift(grid.CIFAR_RESNET20.folder).set_index("run"))
     assert list(df.columns)[0] == "comparison"
 
 
 def test_the_vgg16_block_trains_at_the_largest_probed_rate_at_which_the_dense_network_learns():
-    from jst import experiments
     probe = reproduction.lr_probe(RESULTS / "lr_probe" / "cifar10_sample-vgg16-cpu")
     dense = probe[probe["method"] == "dense"].set_index("lr")
     assert not dense.loc[0.1, "learns"] and dense.loc[0.1, "last train acc (%)"] < 15   # PAPER.md's rate collapsed
     assert probe[probe["method"] == "jst"]["learns"].all()                              # JST's network trained at 0.1
-    assert experiments.CIFAR_VGG16.overrides["coarse_lr"] == max(dense.index[dense["learns"]])
+    assert grid.CIFAR_VGG16.overrides["coarse_lr"] == max(dense.index[dense["learns"]])
 
 
 def test_sparsity_reach_sums_the_l1_steps_of_slimmings_sparsity_stage(monkeypatch, data_root):
-    from jst import experiments
-    from jst.train import lr_at
-    monkeypatch.setattr(experiments, "RESULTS", RESULTS)
-    df = reproduction.sparsity_reach(experiments.BLOCKS)
-    cifar = df[df["comparison"] == experiments.CIFAR_RESNET20.name].set_index("run")
-    assert set(cifar.index) == {p.parent.name for p in experiments.CIFAR_RESNET20.folder.glob("slimming-f*-s*/result.json")}
-    r = json.loads((experiments.CIFAR_RESNET20.folder / "slimming-f0.5-s0" / "result.json").read_text())
+    from jst.engine.train import lr_at
+    monkeypatch.setattr(grid, "RESULTS", RESULTS)
+    df = reproduction.sparsity_reach(grid.BLOCKS)
+    cifar = df[df["comparison"] == grid.CIFAR_RESNET20.name].set_index("run")
+    assert set(cifar.index) == {p.parent.name for p in grid.CIFAR_RESNET20.folder.glob("slimming-f*-s*/result.json")}
+    r = json.loads((grid.CIFAR_RESNET20.folder / "slimming-f0.5-s0" / "result.json").read_text())
     cfg = r["config"]
     images = sum(1 for p in (data_root / "cifar10-sample" / "train").rglob("*") if p.is_file())
     steps = images // cfg["batch_size"]    # the whole CIFAR-10 sample training set, full batches only

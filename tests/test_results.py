@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from jst import data
-from jst.export import load_exported
-from jst.flops import count, count_sparse
-from jst.train import evaluate
+from jst.engine import data
+from jst.engine.train import evaluate
+from jst.nets.export import load_exported
+from jst.nets.flops import count, count_sparse
 
 RUNS = sorted(p.parent for p in (Path(__file__).resolve().parents[1] / "results").rglob("result.json")
               if (p.parent / "model" / "model.json").exists())

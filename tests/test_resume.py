@@ -1,7 +1,7 @@
 """Kill real runs with SIGKILL at random points, resume them, and demand bit-identical outcomes.
 
 Kill points: the n-th training batch, the n-th finished epoch, or the middle of the n-th checkpoint
-write (jst.faults, after the temporary file is written and before it is renamed), with n drawn at
+write (jst.engine.faults, after the temporary file is written and before it is renamed), with n drawn at
 random in each quarter of the run (coarse training, the parameter and filter-weight epochs of every search step,
 fine-tuning, export); plus SIGKILLs from outside at random times. The outcome must equal an
 uninterrupted run: the exported weights byte for byte, result.json and the log's content (timings aside).
@@ -17,7 +17,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 
 # 800 training images: coarse 2 epochs, T = 3 (M = 2, then 1), N = 1, fine-tune 2.
 # Per run: 83 batches, 12 epochs, 17 checkpoint/record writes.
@@ -111,7 +110,7 @@ def test_killed_runs_resume_bit_identically(data_root, tmp_path):
 
 
 def test_a_kill_mid_write_leaves_only_complete_files(data_root, tmp_path):
-    from jst import checkpoint
+    from jst.engine import checkpoint
     for k in (2, 6, 10):
         out = tmp_path / f"torn{k}"
         assert run(data_root, out, f"checkpoint_write:{k}").returncode == -signal.SIGKILL

@@ -6,8 +6,8 @@ import pathlib
 import pytest
 import torch
 
-from jst import checkpoint
-from jst.errors import CheckpointError
+from jst.engine import checkpoint
+from jst.engine.errors import CheckpointError
 
 
 class Payload:

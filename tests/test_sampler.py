@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from jst.sampler import fit_to_budget, keep_by_threshold, perturb, sample
+from jst.core.sampler import fit_to_budget, keep_by_threshold, perturb, sample
 
 
 def test_cumulative_threshold_on_hand_made_weights():
@@ -63,7 +63,7 @@ def test_budget_projection_meets_the_budget_with_the_largest_scale():
 
 
 def test_importance_keep_top_orders_indices():
-    from jst.importance import keep_fraction, keep_top
+    from jst.nets.importance import keep_fraction, keep_top
     assert keep_top(torch.tensor([0.1, 5.0, 0.3, 2.0]), 2).tolist() == [1, 3]
     assert keep_top(torch.tensor([0.1, 5.0]), 0).tolist() == [1]  # never empties a layer
     keep = keep_fraction({"a": torch.arange(10.0), "b": torch.arange(4.0)}, {"a": 0.3})

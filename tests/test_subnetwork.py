@@ -2,12 +2,12 @@
 import pytest
 import torch
 
-from jst.filter_weights import filter_weights, init_filter_weights
-from jst.models import build_model
-from jst.prunable import full_keep, widths
-from jst.sampler import sample
-from jst.subnetwork import extract, mask
-from jst.updater import write_back
+from jst.core.filter_weights import filter_weights, init_filter_weights
+from jst.core.sampler import sample
+from jst.core.updater import write_back
+from jst.nets.models import build_model
+from jst.nets.prunable import full_keep, widths
+from jst.nets.subnetwork import extract, mask
 
 ARCHS = [("lenet5", 1, 28), ("lenet300", 1, 28), ("resnet20", 3, 32), ("vgg16", 3, 32), ("resnet18", 3, 32),
          ("resnet50", 3, 32)]

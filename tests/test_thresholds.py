@@ -1,6 +1,6 @@
 import torch
 
-from jst.thresholds import ThresholdPolicy, reward
+from jst.core.thresholds import ThresholdPolicy, reward
 
 
 def test_reward_penalises_only_flops_above_the_budget():

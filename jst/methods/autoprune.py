@@ -16,7 +16,7 @@ Two forms (``autoprune_mode``):
   physically smaller network like every other method's.
 - ``unstructured``: one m per weight of every conv and linear layer (the paper's LeNet-5 setting: 7% FLOPs,
   310x compression). The export keeps the dense shapes with zeros; result.json counts FLOPs as sparse
-  FLOPs (``jst.flops.count_sparse``: 2 x nonzero weights x output positions) and params as nonzero
+  FLOPs (``jst.nets.flops.count_sparse``: 2 x nonzero weights x output positions) and params as nonzero
   parameters, and reports the compression ratio (dense params / nonzero params) and the weight
   compression ratio (conv/linear weights / nonzero ones).
 
@@ -45,14 +45,14 @@ import torch
 import torch.nn.utils.parametrize as parametrize
 from torch import nn
 
-from .. import data
-from ..errors import ConfigError
-from ..filter_weights import fold, split_parameters
-from ..flops import count_sparse, flops_per_weight
-from ..importance import keep_top, l1_norm
-from ..subnetwork import extract
-from ..train import generator, make_optimizer, train_epoch
-from .common import (dense_network, finetune, flops_model, keep_global, load_stage, outcome, pretrain)
+from jst.core.filter_weights import fold, split_parameters
+from jst.engine import data
+from jst.engine.errors import ConfigError
+from jst.engine.train import generator, make_optimizer, train_epoch
+from jst.methods.common import dense_network, finetune, flops_model, keep_global, load_stage, outcome, pretrain
+from jst.nets.flops import count_sparse, flops_per_weight
+from jst.nets.importance import keep_top, l1_norm
+from jst.nets.subnetwork import extract
 
 ESTIMATORS = ("identity", "relu", "leaky_relu", "softplus")
 MODES = ("structured", "unstructured")

@@ -2,7 +2,7 @@
 
 Every method here trains on the official training set (``splits.full_train``) and never looks at the test
 set; LSTM-guided pruning and AutoPrune split that set their own way (see their modules). Budgets are met
-with ``jst.flops.FlopsModel``, which gives the exact FLOPs of any per-layer widths in microseconds, so a
+with ``jst.nets.flops.FlopsModel``, which gives the exact FLOPs of any per-layer widths in microseconds, so a
 bisection over a uniform keep fraction or over a global score threshold costs nothing.
 """
 from __future__ import annotations
@@ -13,13 +13,13 @@ import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
-from .. import checkpoint
-from ..errors import ConfigError
-from ..flops import FlopsModel
-from ..importance import keep_top
-from ..models import build_model
-from ..prunable import Keep
-from ..train import fit
+from jst.engine import checkpoint
+from jst.engine.errors import ConfigError
+from jst.engine.train import fit
+from jst.nets.flops import FlopsModel
+from jst.nets.importance import keep_top
+from jst.nets.models import build_model
+from jst.nets.prunable import Keep
 
 
 def dense_network(ctx, gate: str | None = None) -> nn.Module:
@@ -96,7 +96,7 @@ def keep_global(scores: dict[str, torch.Tensor], flops: FlopsModel, budget: floa
 @contextmanager
 def optimizer_hooks(pre=None, post=None):
     """Run ``pre(optimizer)`` before and ``post(optimizer)`` after every optimizer step taken inside the
-    block: how a method adds a sub-gradient (slimming) or a proximal step (ISTA) to ``jst.train.fit``'s
+    block: how a method adds a sub-gradient (slimming) or a proximal step (ISTA) to ``jst.engine.train.fit``'s
     loop without a loop of its own."""
     def hook(fn):
         def call(optimizer, args, kwargs) -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from ..models import build_model
-from ..train import fit
+from jst.engine.train import fit
+from jst.nets.models import build_model
 
 
 def run_dense(ctx) -> dict:

@@ -24,8 +24,8 @@ that constant moves into the next layer's bias or, where it has none, out of its
 in eval mode; in training mode BN removes a constant shift by itself). Behind a padded convolution
 (VGG, ResNets) border positions see zeros instead of the constant, so folding is approximate there; the
 fine-tuning that follows absorbs the difference. The constant is relu(beta) because in every network
-of ``jst.models`` a prunable layer's BN is followed by ReLU (then pooling or flattening, which keep a
-constant constant). Weight decay (weight_decay) also acts on gamma, as ``jst.train.fit`` applies it to
+of ``jst.nets.models`` a prunable layer's BN is followed by ReLU (then pooling or flattening, which keep a
+constant constant). Weight decay (weight_decay) also acts on gamma, as ``jst.engine.train.fit`` applies it to
 every parameter.
 """
 from __future__ import annotations
@@ -36,12 +36,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..flops import output_positions
-from ..importance import keep_top
-from ..prunable import Keep, in_dim
-from ..subnetwork import extract
-from ..train import fit
-from .common import dense_network, finetune, flops_model, keep_global, load_stage, optimizer_hooks, outcome
+from jst.engine.train import fit
+from jst.methods.common import dense_network, finetune, flops_model, keep_global, load_stage, optimizer_hooks, outcome
+from jst.nets.flops import output_positions
+from jst.nets.importance import keep_top
+from jst.nets.prunable import Keep, in_dim
+from jst.nets.subnetwork import extract
 
 
 def memory_costs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, float]:

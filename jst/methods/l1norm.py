@@ -1,7 +1,7 @@
 """L1-norm filter pruning (Li et al., ICLR 2017, "Pruning Filters for Efficient ConvNets").
 
 Train the dense network, drop in every prunable layer the filters with the smallest sum of absolute
-weights (``jst.importance.l1_norm``), fine-tune the smaller network.
+weights (``jst.nets.importance.l1_norm``), fine-tune the smaller network.
 
 Li et al. chose a pruning ratio per layer by hand from a sensitivity analysis. That choice cannot be
 recovered for our networks and budgets, so the reconstruction prunes every layer by the same fraction,
@@ -9,9 +9,9 @@ the largest keep fraction whose network meets the FLOPs budget (bisection on ``F
 """
 from __future__ import annotations
 
-from ..importance import l1_norm
-from ..subnetwork import extract
-from .common import dense_network, finetune, flops_model, keep_uniform, outcome, pretrain
+from jst.methods.common import dense_network, finetune, flops_model, keep_uniform, outcome, pretrain
+from jst.nets.importance import l1_norm
+from jst.nets.subnetwork import extract
 
 
 def run_l1norm(ctx) -> dict:

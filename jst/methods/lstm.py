@@ -3,7 +3,7 @@ Pruning"), PAPER.md section 4.
 
 An LSTM controller reads a parent network layer by layer and decides, for each layer, whether to prune
 R_prune = 20% of its filters; the filters removed are the least important by a channel-importance
-criterion (``jst.importance``, L1 norm by default). The child inherits the parent's remaining weights and
+criterion (``jst.nets.importance``, L1 norm by default). The child inherits the parent's remaining weights and
 recovers by teacher-student training from its parent (cross-entropy plus a distillation term). Its reward
 is validation accuracy with a complexity term; the controller learns by REINFORCE, each child's advantage
 being its reward minus its parent's. Every controller epoch takes the (up to) 5 networks with the largest
@@ -19,7 +19,7 @@ layer / the dense width, the layer's position, the parent's FLOPs ratio, the par
 layer's decision), through one linear embedding into an LSTM cell of lstm_hidden units and a linear head
 giving the probability of pruning; one Adam step per controller epoch on the epoch's children, at
 lstm_lr = 0.05 (large for a controller, so that the few dozen updates of a short search move the policy).
-The complexity term is JST's (``jst.thresholds.reward``): reward = val acc - lstm_gamma * (FLOPs ratio
+The complexity term is JST's (``jst.core.thresholds.reward``): reward = val acc - lstm_gamma * (FLOPs ratio
 above the budget), so children are pushed to the FLOPs budget and, within it, ranked by accuracy.
 Distillation: Hinton's soft targets at temperature lstm_kd_temperature, weight lstm_kd_weight.
 The network selected is the one with the best reward among those within the budget; if none reached it
@@ -32,15 +32,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import data
-from ..errors import ConfigError
-from ..importance import bn_scale, keep_top, l1_norm
-from ..models import build_pruned
-from ..prunable import widths as layer_widths
-from ..subnetwork import extract
-from ..thresholds import reward
-from ..train import evaluate, fit, generator, make_optimizer, train_epoch
-from .common import dense_network, flops_model, keep_uniform, load_stage, outcome, pretrain
+from jst.core.thresholds import reward
+from jst.engine import data
+from jst.engine.errors import ConfigError
+from jst.engine.train import evaluate, fit, generator, make_optimizer, train_epoch
+from jst.methods.common import dense_network, flops_model, keep_uniform, load_stage, outcome, pretrain
+from jst.nets.importance import bn_scale, keep_top, l1_norm
+from jst.nets.models import build_pruned
+from jst.nets.prunable import widths as layer_widths
+from jst.nets.subnetwork import extract
 
 IMPORTANCE = {"l1_norm": l1_norm, "bn_scale": bn_scale}
 FEATURES = 5   # per layer: width / dense width, position, parent FLOPs ratio, parent reward, previous decision

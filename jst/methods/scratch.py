@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ConfigError
-from ..flops import count
-from ..models import build_model, build_pruned, kaiming_init
-from ..train import fit
-from .common import outcome
+from jst.engine.errors import ConfigError
+from jst.engine.train import fit
+from jst.methods.common import outcome
+from jst.nets.flops import count
+from jst.nets.models import build_model, build_pruned, kaiming_init
 
 
 def source_widths(run_dir: str | Path, arch: str, dataset: str) -> dict[str, int]:

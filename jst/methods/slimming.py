@@ -2,7 +2,7 @@
 
 Training adds lambda * sign(gamma) to the gradient of every prunable layer's BN scale (the sub-gradient
 of lambda * |gamma|, exactly as the authors' code does between backward and step); channels whose |gamma|
-falls below one threshold shared by all layers are removed (``jst.importance.bn_scale``), then the
+falls below one threshold shared by all layers are removed (``jst.nets.importance.bn_scale``), then the
 network is fine-tuned.
 
 Liu et al. set the threshold as a percentile of all scales (e.g. prune 70% of channels). Here the
@@ -15,9 +15,9 @@ import math
 
 import torch
 
-from ..importance import bn_scale
-from ..subnetwork import extract
-from .common import dense_network, finetune, flops_model, keep_global, optimizer_hooks, outcome, pretrain
+from jst.methods.common import dense_network, finetune, flops_model, keep_global, optimizer_hooks, outcome, pretrain
+from jst.nets.importance import bn_scale
+from jst.nets.subnetwork import extract
 
 
 def bn_scales(model) -> list[torch.nn.Parameter]:

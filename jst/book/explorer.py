@@ -1,0 +1,228 @@
+"""The threshold explorer: which sub-network a choice of thresholds and perturbation strength draws from
+a trained target network, what it costs (FLOPs, parameters) and how accurate it is on a validation batch.
+
+``Explorer.measure`` does the work (Algorithm 1's sampler on the target's filter weights, then a
+physically extracted sub-network, no retraining). Two front ends share it: ``widget()`` is an ipywidgets
+interface for a live kernel, any threshold per layer group; ``static_html()`` precomputes every state of
+a grid (each group's threshold from the threshold set x a few perturbation strengths) and returns a
+self-contained HTML page fragment with plain JavaScript, so the rendered book stays interactive
+without a kernel. The perturbation noise is drawn once per layer (seeded): sigma scales the same draw.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+
+import numpy as np
+import torch
+from torch import nn
+
+from jst.core.filter_weights import filter_weights
+from jst.nets.flops import FlopsModel, count_params
+from jst.nets.prunable import tensor_index, widths
+from jst.core.sampler import keep_by_threshold, perturb
+from jst.nets.subnetwork import extract
+from jst.engine.train import generator
+
+SIGMAS = (0.0, 0.05, 0.2)
+
+
+def group_layers(layers: list[str], max_groups: int = 3) -> dict[str, list[str]]:
+    """Slider groups: one per layer when there are few, else one per stage (the name's first component,
+    e.g. a CIFAR ResNet's layer1/2/3), else contiguous runs of layers."""
+    if len(layers) <= max_groups:
+        return {name: [name] for name in layers}
+    stages: dict[str, list[str]] = {}
+    for name in layers:
+        stages.setdefault(name.split(".")[0], []).append(name)
+    if 1 < len(stages) <= max_groups:
+        return stages
+    chunks = [list(c) for c in np.array_split(np.array(layers, dtype=object), max_groups)]
+    return {f"{c[0]} .. {c[-1]}" if len(c) > 1 else c[0]: c for c in chunks}
+
+
+class Explorer:
+    def __init__(self, target: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], input_shape,
+                 thresholds=(0.6, 0.65, 0.7, 0.75, 0.8), sigmas=SIGMAS, groups: dict[str, list[str]] | None = None,
+                 seed: int = 0, min_keep: int = 1):
+        self.target = target.cpu().eval()
+        self.x, self.y = batch[0].cpu(), batch[1].cpu()
+        self.flops = FlopsModel(self.target, input_shape)
+        self.dense = widths(self.target)
+        self.dense_params = count_params(self.target)
+        self.alphas = {k: v.detach().cpu() for k, v in filter_weights(self.target).items()}
+        self.groups = groups or group_layers(list(self.alphas))
+        self.thresholds, self.sigmas = tuple(thresholds), tuple(sigmas)
+        self.seed, self.min_keep = seed, min_keep
+        self._cache: dict[tuple, tuple[float, int]] = {}
+        self._modules = dict(self.target.named_modules())
+
+    def keep(self, taus: dict[str, float], sigma: float):
+        return {name: keep_by_threshold(perturb(a, sigma, generator(self.seed, "explorer", name)), taus[name],
+                                        self.min_keep) for name, a in self.alphas.items()}
+
+    def layer_taus(self, group_values) -> dict[str, float]:
+        """Per-layer thresholds from one value per group (in ``self.groups`` order)."""
+        return {layer: float(v) for v, layers in zip(group_values, self.groups.values()) for layer in layers}
+
+    @torch.inference_mode()
+    def measure(self, taus: dict[str, float], sigma: float) -> dict:
+        keep = self.keep(taus, sigma)
+        key = tuple(tuple(k.tolist()) for k in keep.values())
+        if key not in self._cache:
+            self._cache[key] = (self._accuracy(keep), self._params(keep))
+        acc, params = self._cache[key]
+        return {"widths": {k: len(v) for k, v in keep.items()}, "flops_ratio": self.flops.ratio(keep),
+                "params": params, "params_ratio": params / self.dense_params, "acc": acc}
+
+    def _accuracy(self, keep) -> float:
+        """Accuracy of the sub-network on the batch. With the filter weight after batch-norm, zeroing the
+        dropped filters' weights computes what the extracted sub-network computes (``subnetwork.mask``);
+        it is done in place here, which is far cheaper than a copy per state. Otherwise: extraction."""
+        norms = {layer.name: self._modules[layer.norm] for layer in self.target.prunable_layers()}
+        if any(getattr(n, "position", None) != "after_bn" for n in norms.values()):
+            return (extract(self.target, keep).eval()(self.x).argmax(1) == self.y).float().mean().item()
+        saved = {name: n.alpha.detach().clone() for name, n in norms.items()}
+        try:
+            for name, n in norms.items():
+                drop = torch.ones(n.alpha.numel(), dtype=torch.bool)
+                drop[keep[name]] = False
+                n.alpha.data[drop] = 0.0
+            return (self.target(self.x).argmax(1) == self.y).float().mean().item()
+        finally:
+            for name, n in norms.items():
+                n.alpha.data.copy_(saved[name])
+
+    def _params(self, keep) -> int:
+        """Parameters of the extracted sub-network, from the shapes extraction would give."""
+        index = tensor_index(self.target, keep)
+        total = 0
+        for key, p in self.target.named_parameters():
+            if key.endswith(".alpha"):
+                continue
+            shape = list(p.shape)
+            for dim, idx in index.get(key, {}).items():
+                shape[dim] = len(idx)
+            total += int(np.prod(shape))
+        return total
+
+    def grid(self) -> dict[str, list]:
+        """Every state of the static explorer: "i,j,..|s" (threshold index per group, sigma index) ->
+        [accuracy, FLOPs ratio, parameters, widths...]."""
+        states, threads = {}, torch.get_num_threads()
+        torch.set_num_threads(1)  # many small forward passes: one thread avoids oversubscribing the CPU
+        try:
+            for idx in itertools.product(range(len(self.thresholds)), repeat=len(self.groups)):
+                taus = self.layer_taus([self.thresholds[i] for i in idx])
+                for s, sigma in enumerate(self.sigmas):
+                    m = self.measure(taus, sigma)
+                    states[",".join(map(str, idx)) + f"|{s}"] = [round(m["acc"], 4), round(m["flops_ratio"], 4),
+                                                                 m["params"], *m["widths"].values()]
+        finally:
+            torch.set_num_threads(threads)
+        return states
+
+    def static_html(self) -> str:
+        """A self-contained interactive fragment (HTML + plain JavaScript, no kernel, nothing fetched)."""
+        uid = "jstx-" + uuid.uuid4().hex[:8]
+        middle = len(self.thresholds) // 2
+        payload = {"layers": list(self.dense), "dense": list(self.dense.values()), "groups": list(self.groups),
+                   "thresholds": list(self.thresholds), "sigmas": list(self.sigmas), "states": self.grid(),
+                   "dense_params": self.dense_params, "batch": len(self.y)}
+        sliders = "".join(
+            f'<label style="display:block">{name} threshold '
+            f'<input type="range" min="0" max="{len(self.thresholds) - 1}" step="1" value="{middle}" '
+            f'data-group="{i}" aria-label="{name} threshold"> <b class="v"></b></label>'
+            for i, name in enumerate(self.groups))
+        sliders += (f'<label style="display:block">perturbation sigma <input type="range" min="0" '
+                    f'max="{len(self.sigmas) - 1}" step="1" value="0" data-sigma="1" aria-label="perturbation sigma">'
+                    f' <b class="v"></b></label>')
+        return _TEMPLATE.replace("__UID__", uid).replace("__SLIDERS__", sliders).replace(
+            "__DATA__", json.dumps(payload, separators=(",", ":")))
+
+    def widget(self, per_layer: bool = False):
+        """The live ipywidgets interface (needs a running kernel)."""
+        import ipywidgets as w
+        import matplotlib.pyplot as plt
+        groups = {n: [n] for n in self.alphas} if per_layer else self.groups
+        sliders = [w.SelectionSlider(options=list(self.thresholds), value=self.thresholds[len(self.thresholds) // 2],
+                                     description=name[:18], continuous_update=False,
+                                     style={"description_width": "initial"}) for name in groups]
+        sigma = w.FloatSlider(value=0.0, min=0.0, max=0.5, step=0.01, description="sigma", continuous_update=False)
+        text, out = w.HTML(), w.Output()
+
+        def update(_=None):
+            taus = {layer: s.value for s, layers in zip(sliders, groups.values()) for layer in layers}
+            m = self.measure(taus, sigma.value)
+            text.value = _summary(m, len(self.y))
+            with out:
+                out.clear_output(wait=True)
+                fig, ax = plt.subplots(figsize=(7, 0.35 * len(self.dense) + 1))
+                names = list(self.dense)
+                ax.barh(names, [1.0] * len(names), color="#ddd")
+                ax.barh(names, [m["widths"][n] / self.dense[n] for n in names], color="#1f77b4")
+                for i, n in enumerate(names):
+                    ax.text(1.01, i, f'{m["widths"][n]}/{self.dense[n]}', va="center", fontsize=8)
+                ax.invert_yaxis()
+                ax.set(xlim=(0, 1.15), xlabel="fraction of filters kept")
+                plt.show()
+
+        for s in (*sliders, sigma):
+            s.observe(update, names="value")
+        update()
+        return w.VBox([w.HBox([w.VBox(sliders), sigma]), text, out])
+
+
+def _summary(m: dict, batch: int) -> str:
+    return (f"FLOPs kept: <b>{m['flops_ratio']:.1%}</b> &middot; parameters: <b>{m['params']:,}</b> "
+            f"({m['params_ratio']:.1%}) &middot; accuracy on {batch} validation images, no retraining: "
+            f"<b>{m['acc']:.1%}</b>")
+
+
+_TEMPLATE = """<div id="__UID__" class="jst-explorer" style="font-size:0.9em">
+<div class="controls">__SLIDERS__</div>
+<p class="metrics" aria-live="polite"></p>
+<svg class="bars" xmlns="http://www.w3.org/2000/svg" role="img" aria-label="channels kept per layer"></svg>
+</div>
+<script>
+(function () {
+  var D = __DATA__;
+  var root = document.getElementById("__UID__");
+  var inputs = root.querySelectorAll("input[type=range]");
+  var svg = root.querySelector("svg.bars"), metrics = root.querySelector(".metrics");
+  var NS = "http://www.w3.org/2000/svg", rowH = 22, left = 150, barW = 360;
+  function el(name, attrs, text) {
+    var e = document.createElementNS(NS, name);
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function pct(x) { return (100 * x).toFixed(1) + "%"; }
+  function draw() {
+    var idx = [], s = 0;
+    inputs.forEach(function (inp) {
+      var v = +inp.value, label = inp.parentNode.querySelector(".v");
+      if (inp.dataset.sigma) { s = v; label.textContent = D.sigmas[v]; }
+      else { idx.push(v); label.textContent = D.thresholds[v]; }
+    });
+    var st = D.states[idx.join(",") + "|" + s];
+    metrics.innerHTML = "FLOPs kept: <b>" + pct(st[1]) + "</b> &middot; parameters: <b>" +
+      st[2].toLocaleString("en") + "</b> (" + pct(st[2] / D.dense_params) + ") &middot; accuracy on " +
+      D.batch + " validation images, no retraining: <b>" + pct(st[0]) + "</b>";
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    svg.setAttribute("width", left + barW + 70);
+    svg.setAttribute("height", rowH * D.layers.length + 4);
+    D.layers.forEach(function (name, i) {
+      var kept = st[3 + i], y = i * rowH + 2;
+      svg.appendChild(el("text", {x: left - 6, y: y + 14, "text-anchor": "end", "font-size": 12}, name));
+      svg.appendChild(el("rect", {x: left, y: y, width: barW, height: rowH - 6, fill: "#ddd"}));
+      svg.appendChild(el("rect", {x: left, y: y, width: barW * kept / D.dense[i], height: rowH - 6,
+                                  fill: "#1f77b4", "class": "kept", "data-kept": kept}));
+      svg.appendChild(el("text", {x: left + barW + 6, y: y + 14, "font-size": 12}, kept + "/" + D.dense[i]));
+    });
+  }
+  inputs.forEach(function (inp) { inp.addEventListener("input", draw); });
+  draw();
+})();
+</script>"""

@@ -1,0 +1,86 @@
+"""Atomic, pickle-free checkpoints and records.
+
+Writes go to a temporary file in the same folder, are fsynced, then renamed over the target: a reader
+sees the old file or the new one, never a torn one. Checkpoints load with ``weights_only=True``, so a
+file holding arbitrary pickled objects is refused.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from jst.engine import faults
+from jst.engine.errors import CheckpointError
+
+
+def _atomic_write(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            faults.point("checkpoint_write")
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save(obj, path) -> None:
+    _atomic_write(Path(path), lambda f: torch.save(obj, f))
+
+
+def load(path, map_location="cpu", mmap: bool = False):
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # unpickling refused, truncated zip, wrong format
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: not a valid jst checkpoint ({first[:200]})") from None
+
+
+def restore(module: torch.nn.Module, state: dict, path) -> None:
+    """load_state_dict, with a mismatch reported as a one-line CheckpointError."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: checkpoint does not fit this network ({first[:200]})") from None
+
+
+def save_json(obj, path) -> None:
+    _atomic_write(Path(path), lambda f: f.write((json.dumps(obj, indent=2, sort_keys=False) + "\n").encode()))
+
+
+def rng_state() -> dict:
+    """Global RNG states of torch, numpy and python, as tensors and lists (weights_only-loadable)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, py_gauss = random.getstate()
+    return {"torch": torch.get_rng_state(),
+            "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "gauss": float(gauss)},
+            "python": {"version": version, "internal": list(internal), "gauss": py_gauss}}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))

@@ -1,0 +1,142 @@
+"""The comparison runner: methods x seeds x FLOPs targets on one dataset and architecture, one tidy table.
+
+Each run goes to ``OUT/<method>-f<target>-s<seed>/`` through ``jst.engine.pipeline.run``, so a finished run
+(one with result.json) is read back, never redone, and an unfinished one resumes from its checkpoints.
+``dense`` does not depend on the target: it runs once per seed (``dense-f1-s<seed>``) and its row is
+repeated for every target, so each target's rows are a complete table. ``scratch`` trains the
+architecture of another method's run (``scratch_source``, default jst) of the same seed and target,
+which runs first (also when it is not in the list; then it has no row of its own).
+
+``OUT/table.csv`` and ``OUT/table.json`` hold one row per (method, FLOPs target): the mean and the sample
+standard deviation (n - 1; 0 for one seed) over seeds of test accuracy, FLOPs kept, params kept and wall
+time, with the number of seeds. ``OUT/compare.json`` records what was asked for.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from pathlib import Path
+
+from jst.config import make_config
+from jst.engine import checkpoint
+from jst.engine.errors import ConfigError, JstError, TrainingDiverged
+
+METRICS = {"test_acc": ("pruned", "test_acc"), "flops_ratio": ("pruned", "flops_ratio"),
+           "params_ratio": ("pruned", "params_ratio"), "wall_time_s": ("wall_time_s",)}
+COLUMNS = ["method", "flops_target", "n_seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")),
+           "meets_budget", "dataset", "arch", "scale", "seeds", "runs"]
+
+
+def run_name(method: str, target: float, seed: int) -> str:
+    return f"{method}-f{target:g}-s{seed}"
+
+
+def _target_of(method: str, target: float) -> float:
+    return 1.0 if method == "dense" else target
+
+
+def plan(methods: list[str], seeds: list[int], flops_targets: list[float], scratch_source: str = "jst") -> list[tuple[str, float, int]]:
+    """(method, target, seed) in the order they run: a scratch run after the run it copies; dense once
+    per seed."""
+    order = [m for m in methods if m != "scratch"]
+    if "scratch" in methods:
+        if scratch_source == "scratch":
+            raise ConfigError("scratch_source cannot be scratch")
+        if scratch_source not in order:
+            order.append(scratch_source)
+        order.append("scratch")
+    runs: list[tuple[str, float, int]] = []
+    for target in flops_targets:
+        for seed in seeds:
+            for method in order:
+                key = (method, _target_of(method, target), seed)
+                if key not in runs:
+                    runs.append(key)
+    return runs
+
+
+def compare(methods, seeds, flops_targets, *, dataset: str, arch: str, data_root, scale: str, out,
+            overrides: dict | None = None, device: str = "auto", command: str | None = None) -> list[dict]:
+    """Run every (method, seed, target) not yet finished, then write and return the table's rows.
+    ``command`` (the CLI line) is recorded in compare.json."""
+    from jst.engine.pipeline import run
+    methods, seeds, flops_targets = list(methods), [int(s) for s in seeds], [float(t) for t in flops_targets]
+    overrides = dict(overrides or {})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    scratch_source = overrides.get("scratch_source", "jst")
+    save_request(out, methods, seeds, flops_targets, dataset=dataset, arch=arch, scale=scale, overrides=overrides,
+                 command=command)
+    failures = []
+    for method, target, seed in plan(methods, seeds, flops_targets, scratch_source):
+        values = dict(overrides)
+        if method == "scratch":
+            values["scratch_from"] = str(out / run_name(scratch_source, target, seed))
+        cfg = make_config(scale, arch, method=method, dataset=dataset, data_root=str(data_root) if data_root else None,
+                          flops_target=target, seed=seed, device=device, **values)
+        try:
+            run(cfg, out / run_name(method, target, seed))
+        except (JstError, RuntimeError, TrainingDiverged) as e:  # one failed run must not stop the grid; reported below
+            failures.append(f"{run_name(method, target, seed)}: {e}")
+    rows = table(out, methods, seeds, flops_targets)
+    if failures:
+        raise JstError("some runs failed (the table has the others):\n  " + "\n  ".join(failures))
+    return rows
+
+
+def save_request(out, methods, seeds, flops_targets, *, dataset: str, arch: str, scale: str, overrides: dict,
+                 command: str | None) -> None:
+    """compare.json: what the table was asked to hold, and the command that (re)makes it."""
+    checkpoint.save_json({"methods": list(methods), "seeds": [int(s) for s in seeds],
+                          "flops_targets": [float(t) for t in flops_targets], "dataset": dataset, "arch": arch,
+                          "scale": scale, "overrides": overrides, "command": command}, Path(out) / "compare.json")
+
+
+def table(out, methods, seeds, flops_targets) -> list[dict]:
+    """Aggregate the finished runs under ``out`` into rows; writes table.csv and table.json."""
+    out = Path(out)
+    rows = []
+    for target in flops_targets:
+        for method in methods:
+            names = [run_name(method, _target_of(method, target), s) for s in seeds]
+            results = [json.loads((out / n / "result.json").read_text()) for n in names
+                       if (out / n / "result.json").exists()]
+            if not results:
+                continue
+            row = {"method": method, "flops_target": target, "n_seeds": len(results)}
+            for metric, path in METRICS.items():
+                values = [_get(r, path) for r in results]
+                row[f"{metric}_mean"] = statistics.fmean(values)
+                row[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+            row["meets_budget"] = all(r["meets_budget"] for r in results)  # each run against its own target
+            row.update(dataset=results[0]["dataset"], arch=results[0]["arch"], scale=results[0]["scale"],
+                       seeds=[r["seed"] for r in results],
+                       runs=[n for n in names if (out / n / "result.json").exists()])
+            rows.append(row)
+    checkpoint.save_json(rows, out / "table.json")
+    with open(out / "table.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (";".join(map(str, v)) if isinstance(v, list) else v) for k, v in row.items()})
+    return rows
+
+
+def load_table(out) -> list[dict]:
+    """The rows of a comparison written by ``compare``."""
+    path = Path(out) / "table.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise JstError(f"{path}: no comparison table ({e})") from None
+
+
+def _get(result: dict, path: tuple[str, ...]) -> float:
+    value = result
+    for key in path:
+        value = value[key]
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise JstError(f"result of {result.get('method')} seed {result.get('seed')}: {'.'.join(path)} is {value!r}")
+    return float(value)

@@ -1,0 +1,29 @@
+"""JST, the paper's method: coarse training, search-and-training (Algorithm 2), selection, fine-tuning."""
+from __future__ import annotations
+
+from jst.core.filter_weights import filter_weights, fold
+from jst.core.search import build_target, coarse_train, search, selected_network
+from jst.engine.train import fit
+from jst.nets.flops import FlopsModel
+
+
+def run_jst(ctx) -> dict:
+    """The JST method: coarse training, search, selection, fine-tuning on the whole training set."""
+    cfg = ctx.cfg
+    target = build_target(ctx)
+    flops = FlopsModel(target, ctx.splits.info.input_shape)
+    coarse_train(ctx, target)
+    ctx.stop_after("coarse")
+    dense = fold(target)  # the coarse-trained target network: the dense reference of this run
+    state = search(ctx, target, flops)
+    ctx.stop_after("search")
+    model = selected_network(ctx, state)
+    fit(ctx, model, ctx.splits.full_train, stage="finetune", epochs=cfg.finetune_epochs, lr=cfg.finetune_lr,
+        schedule=cfg.finetune_schedule, batch_size=cfg.finetune_batch_size)
+    return {"model": model, "dense_model": dense,
+            "dense_source": "the coarse-trained target network (filter weights folded)",
+            "extra": {"candidates": state["candidates"], "selected_step": state["best"]["step"],
+                      "selected_val_acc": state["best"]["val_acc"],
+                      "policy_probabilities": state["policy_probabilities"],
+                      "final_filter_weights": {k: v.detach().cpu().tolist()
+                                               for k, v in filter_weights(target).items()}}}
