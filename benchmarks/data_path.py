@@ -27,7 +27,8 @@ import torchvision.transforms as T
 from PIL import Image
 
 from jst.engine import data
-from jst.engine.train import generator, make_optimizer
+from jst.engine.rng import generator
+from jst.engine.train import make_optimizer
 from jst.nets.models import build_model
 
 from . import common

@@ -24,7 +24,8 @@ import torch
 
 from jst.config import make_config
 from jst.engine.data import TensorSource
-from jst.engine.train import evaluate, generator, make_optimizer, train_epoch
+from jst.engine.rng import generator
+from jst.engine.train import evaluate, make_optimizer, train_epoch
 from jst.nets.models import build_model
 
 from . import common

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from jst.engine.data import TensorSource
-from jst.engine.train import generator, make_optimizer, train_epoch
+from jst.engine.rng import generator
+from jst.engine.train import make_optimizer, train_epoch
 from jst.nets.models import build_model
 
 from . import common

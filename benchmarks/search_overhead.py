@@ -23,7 +23,8 @@ from pathlib import Path
 import jst.core.search
 from jst.config import make_config
 from jst.core.thresholds import ThresholdPolicy
-from jst.engine.pipeline import RunContext, run
+from jst.engine.context import RunContext
+from jst.engine.pipeline import run
 from jst.nets.flops import FlopsModel
 
 from . import common

@@ -24,7 +24,7 @@ from torch.fx.experimental.optimization import fuse
 from jst.config import make_config
 from jst.core.filter_weights import filter_weights, init_filter_weights
 from jst.core.sampler import fit_to_budget, perturb
-from jst.engine.train import generator
+from jst.engine.rng import generator
 from jst.nets.flops import FlopsModel, count
 from jst.nets.models import build_model, build_pruned
 from jst.nets.prunable import widths as widths_of

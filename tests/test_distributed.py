@@ -11,7 +11,8 @@ import torch.multiprocessing as mp
 from PIL import Image
 
 from jst.engine import data
-from jst.engine.train import evaluate, generator, train_epoch
+from jst.engine.rng import generator
+from jst.engine.train import evaluate, train_epoch
 from jst.nets.export import load_exported
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -8,6 +8,7 @@ import torch
 
 from jst.engine import checkpoint
 from jst.engine.errors import CheckpointError
+from jst.engine.rng import rng_state, set_rng_state
 
 
 class Payload:
@@ -29,12 +30,12 @@ def test_rng_states_of_torch_numpy_and_python_survive_a_checkpoint(tmp_path):
     import random
 
     import numpy as np
-    state = checkpoint.rng_state()
+    state = rng_state()
     expected = (torch.rand(3), np.random.rand(3), random.random())
     checkpoint.save({"rng": state, "epoch": 3}, tmp_path / "ok.pt")
     loaded = checkpoint.load(tmp_path / "ok.pt")
     torch.rand(5), np.random.rand(5), random.random()  # the generators move on
-    checkpoint.set_rng_state(loaded["rng"])
+    set_rng_state(loaded["rng"])
     assert torch.equal(torch.rand(3), expected[0])
     assert np.array_equal(np.random.rand(3), expected[1])
     assert random.random() == expected[2] and loaded["epoch"] == 3

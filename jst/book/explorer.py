@@ -23,7 +23,7 @@ from jst.nets.flops import FlopsModel, count_params
 from jst.nets.prunable import tensor_index, widths
 from jst.core.sampler import keep_by_threshold, perturb
 from jst.nets.subnetwork import extract
-from jst.engine.train import generator
+from jst.engine.rng import generator
 
 SIGMAS = (0.0, 0.05, 0.2)
 

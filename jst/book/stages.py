@@ -28,7 +28,7 @@ from jst.engine.runlog import RunLog
 from jst.core.sampler import keep_by_threshold, perturb
 from jst.core.search import build_target
 from jst.nets.subnetwork import extract
-from jst.engine.train import generator
+from jst.engine.rng import generator
 
 STAGES = ("coarse", "search", "finetune")
 

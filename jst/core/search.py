@@ -25,7 +25,8 @@ from jst.core.sampler import fit_to_budget, keep_by_threshold, perturb
 from jst.core.thresholds import ThresholdPolicy, reward
 from jst.core.updater import write_back
 from jst.engine import checkpoint, distributed, faults
-from jst.engine.train import evaluate, fit, generator, make_optimizer, step_options, train_epoch
+from jst.engine.rng import generator, set_rng_state
+from jst.engine.train import evaluate, fit, make_optimizer, step_options, train_epoch
 from jst.nets.flops import FlopsModel, count_params
 from jst.nets.models import build_model, kaiming_init
 from jst.nets.subnetwork import extract
@@ -140,7 +141,7 @@ def search_step(ctx, target, t: int, policy: ThresholdPolicy | None, flops: Flop
     sub = extract(target if cfg.use_updater else _fresh_source(ctx, target, t), keep)
     if resume:
         checkpoint.restore(sub, resume["sub"], path)
-        checkpoint.set_rng_state(resume["rng"])
+        set_rng_state(resume["rng"])
     train_candidate(ctx, sub, plan, resume)
 
     val = evaluate(sub, ctx.splits.val, cfg.eval_batch_size, ctx.device, cfg.amp)
@@ -178,7 +179,7 @@ def search(ctx, target: torch.nn.Module, flops: FlopsModel) -> dict:
         checkpoint.restore(target, saved["target"], path)
         if policy is not None:
             policy.load(saved["policy"])
-        checkpoint.set_rng_state(saved["rng"])
+        set_rng_state(saved["rng"])
         state = saved["search"]
     bar = tqdm(range(state["step"] + 1, cfg.search_steps + 1), initial=state["step"], total=cfg.search_steps,
                desc="search", disable=None)

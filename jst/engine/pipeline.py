@@ -9,7 +9,6 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -17,6 +16,7 @@ import torch
 from jst import __version__
 from jst.config import SCALES, Config
 from jst.engine import checkpoint, data, distributed
+from jst.engine.context import RunContext, StopAfterStage
 from jst.engine.errors import CheckpointError, ConfigError, JstError
 from jst.engine.runlog import RunLog
 from jst.engine.train import evaluate
@@ -24,49 +24,6 @@ from jst.nets.export import load_exported, save_exported
 from jst.nets.flops import FlopsModel, count
 from jst.nets.models import build_model
 from jst.nets.prunable import widths
-
-
-class StopAfterStage(Exception):
-    pass
-
-
-@dataclass
-class RunContext:
-    cfg: Config
-    splits: data.Splits
-    device: torch.device
-    run_dir: Path
-    runlog: RunLog
-    until: str | None = None   # stop after this stage ("coarse", "search"); None runs everything
-    started: float = 0.0       # time.time() at the run's start, earlier attempts' kept work included
-    attempts: list = field(default_factory=list)  # hardware of each attempt whose work the run keeps
-
-    def stop_after(self, stage: str) -> None:
-        if self.until == stage:
-            raise StopAfterStage(stage)
-
-    def checkpoint_path(self, stage: str) -> Path:
-        return self.run_dir / "checkpoints" / f"{stage}.pt"
-
-    def log(self, record: dict) -> None:
-        if distributed.is_main():
-            self.runlog.write(record)
-
-    def save_checkpoint(self, stage: str, state: dict) -> None:
-        """Atomically save a stage's state with what every checkpoint carries: the arch, the global RNG
-        states, the log's length (a resumed run cuts the log back to it), the wall time spent so far (a
-        resumed run's wall time counts it) and the attempts that did that work. Rank 0 alone writes."""
-        if distributed.is_main():
-            checkpoint.save({**state, "arch": self.cfg.arch, "rng": checkpoint.rng_state(),
-                             "log_lines": self.runlog.lines, "elapsed_s": time.time() - self.started,
-                             "attempts": self.attempts},
-                            self.checkpoint_path(stage))
-
-    def check_same(self, what: str, obj) -> None:
-        """Under torchrun: verify that every rank holds the same ``obj`` and log the check."""
-        digest = distributed.check_same(what, obj)
-        if digest is not None:
-            self.log({"stage": "consistency", "what": what, "ranks": distributed.world(), "digest": digest})
 
 
 def resolve_device(name: str) -> torch.device:

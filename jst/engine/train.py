@@ -6,7 +6,6 @@ seeded by (run seed, stage, epoch), so a resumed run draws exactly what an unint
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import time
 from typing import Callable, Iterable
@@ -18,12 +17,7 @@ from tqdm.auto import tqdm
 
 from jst.engine import checkpoint, distributed, faults
 from jst.engine.errors import TrainingDiverged
-
-
-def generator(seed: int, *stream) -> torch.Generator:
-    """A torch.Generator seeded from the run seed and a stream name, e.g. ("coarse", epoch)."""
-    digest = hashlib.sha256(repr((seed,) + stream).encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & ((1 << 63) - 1))
+from jst.engine.rng import generator, set_rng_state
 
 
 def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float, momentum: float = 0.9,
@@ -147,7 +141,7 @@ def fit(ctx, model: nn.Module, source, *, stage: str, epochs: int, lr: float, sc
         state = checkpoint.load(path)
         checkpoint.restore(model, state["model"], path)
         optimizer.load_state_dict(state["optimizer"])
-        checkpoint.set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         start = state["epoch"]
     bar = tqdm(range(start, epochs), initial=start, total=epochs, desc=stage,
                disable=None if distributed.is_main() else True)

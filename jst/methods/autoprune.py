@@ -48,7 +48,8 @@ from torch import nn
 from jst.core.filter_weights import fold, split_parameters
 from jst.engine import data
 from jst.engine.errors import ConfigError
-from jst.engine.train import generator, make_optimizer, train_epoch
+from jst.engine.rng import generator
+from jst.engine.train import make_optimizer, train_epoch
 from jst.methods.common import dense_network, finetune, flops_model, keep_global, load_stage, outcome, pretrain
 from jst.nets.flops import count_sparse, flops_per_weight
 from jst.nets.importance import keep_top, l1_norm

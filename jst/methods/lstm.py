@@ -35,7 +35,8 @@ from torch import nn
 from jst.core.thresholds import reward
 from jst.engine import data
 from jst.engine.errors import ConfigError
-from jst.engine.train import evaluate, fit, generator, make_optimizer, train_epoch
+from jst.engine.rng import generator
+from jst.engine.train import evaluate, fit, make_optimizer, train_epoch
 from jst.methods.common import dense_network, flops_model, keep_uniform, load_stage, outcome, pretrain
 from jst.nets.importance import bn_scale, keep_top, l1_norm
 from jst.nets.models import build_pruned

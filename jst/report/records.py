@@ -1,0 +1,108 @@
+"""One typed reader of run records (``result.json``): every table, check and chapter reads runs through it.
+
+A record is what ``jst.engine.pipeline.run`` wrote at the end of a run: the dense and pruned networks'
+FLOPs, parameters, widths and test accuracy, the run's configuration, its method's details, its wall time,
+hardware and code version. Reading it in one place means one error message for a damaged record and one
+spelling of every field.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jst.engine.errors import JstError
+
+RECORD = "result.json"
+
+
+@dataclass(frozen=True)
+class Network:
+    """One side of a record: the dense reference or the pruned (exported) network."""
+    flops: int
+    params: int
+    widths: dict[str, int]
+    test_acc: float | None
+    macs: int | None = None
+    flops_ratio: float = 1.0          # of the dense network's FLOPs (1.0 for the dense side)
+    params_ratio: float = 1.0
+    source: str | None = None         # the dense side: which network it is
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Network":
+        return cls(flops=int(d["flops"]), params=int(d["params"]), widths=dict(d["widths"]),
+                   test_acc=d.get("test_acc"), macs=d.get("macs"), flops_ratio=d.get("flops_ratio", 1.0),
+                   params_ratio=d.get("params_ratio", 1.0), source=d.get("source"))
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    folder: Path
+    method: str
+    dataset: str
+    arch: str
+    seed: int
+    scale: str
+    flops_target: float
+    dense: Network
+    pruned: Network
+    meets_budget: bool
+    wall_time_s: float
+    config: dict
+    method_details: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    hardware: dict = field(default_factory=dict)
+    attempts: list = field(default_factory=list)
+    command: str | None = None
+    raw: dict = field(default_factory=dict, repr=False, compare=False)   # the file as read
+
+    @property
+    def name(self) -> str:
+        """The run folder's name, e.g. ``jst-f0.5-s0``."""
+        return self.folder.name
+
+    @property
+    def test_acc(self) -> float:
+        return self.pruned.test_acc
+
+    @property
+    def git_commit(self) -> str | None:
+        return self.versions.get("git_commit")
+
+
+def is_record(folder: str | Path) -> bool:
+    """A finished run: its folder holds a result.json."""
+    return (Path(folder) / RECORD).is_file()
+
+
+def read_json(path: str | Path) -> dict:
+    """A JSON file, or a one-line JstError naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise JstError(f"{path}: unreadable ({e})") from None
+
+
+def read_record(folder: str | Path) -> RunRecord:
+    """The record of the run in ``folder`` (the folder, not the result.json inside it)."""
+    folder = Path(folder)
+    r = read_json(folder / RECORD)
+    try:
+        return RunRecord(folder=folder, method=r["method"], dataset=r["dataset"], arch=r["arch"],
+                         seed=int(r["seed"]), scale=r["scale"], flops_target=float(r["flops_target"]),
+                         dense=Network.from_json(r["dense"]), pruned=Network.from_json(r["pruned"]),
+                         meets_budget=bool(r["meets_budget"]), wall_time_s=float(r["wall_time_s"]),
+                         config=r["config"], method_details=r.get("method_details") or {},
+                         data=r.get("data") or {}, versions=r.get("versions") or {},
+                         hardware=r.get("hardware") or {}, attempts=r.get("attempts") or [],
+                         command=r.get("command"), raw=r)
+    except (KeyError, TypeError, ValueError) as e:
+        raise JstError(f"{folder / RECORD}: not a run record ({type(e).__name__}: {e})") from None
+
+
+def read_records(root: str | Path, pattern: str = "*", recursive: bool = False) -> list[RunRecord]:
+    """Every finished run whose folder under ``root`` matches ``pattern`` (sorted by folder)."""
+    root = Path(root)
+    found = root.rglob(f"{pattern}/{RECORD}") if recursive else root.glob(f"{pattern}/{RECORD}")
+    return [read_record(p.parent) for p in sorted(found)]
