@@ -10,7 +10,7 @@ DATASET ?= mnist
 ARCH   ?= lenet5
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser run test test-records notebooks book book-check clean
+.PHONY: setup browser run lint test test-records notebooks book book-check clean
 
 setup: $(STAMP) browser
 
@@ -36,14 +36,18 @@ book-check: book
 
 # Re-execute every notebook with papermill into book/notebooks (e.g. make notebooks SCALE=cpu DATASET=mnist).
 notebooks: setup
-	$(PY) -m jst.notebooks --scale $(SCALE) --dataset $(DATASET) --arch $(ARCH) --data-root $(DATA)
+	$(PY) -m jst.book.notebooks --scale $(SCALE) --dataset $(DATASET) --arch $(ARCH) --data-root $(DATA)
 
 # The pipeline demo: JST end to end at the default (cpu) scale on MNIST / LeNet-5, 50% FLOPs kept.
 run: setup
 	$(PY) -m jst run --method jst --dataset mnist --arch lenet5 --data-root $(DATA) --scale cpu \
 		--flops-target 0.5 --seed 0 --out runs/mnist-lenet5-jst-s0
 
-test: setup
+# Lint and import order first (ruff, configured in pyproject.toml), then the tests.
+lint: setup
+	$(VENV)/bin/ruff check jst tests benchmarks
+
+test: setup lint
 	$(PY) -m pytest -q
 
 # Every committed run record's accuracy reproduced (make test reproduces the expensive ones at one seed).

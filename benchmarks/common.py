@@ -1,7 +1,7 @@
 """What every benchmark shares: its command line, the machine it ran on, interleaved timing, and the JSON.
 
 A figure is only worth something with the conditions it was measured under, so every JSON carries the
-exact command, the git commit and library versions (``jst.engine.pipeline.versions``), the CPU model, cores,
+exact command, the git commit and library versions (``jst.engine.provenance.versions``), the CPU model, cores,
 torch threads and the load average before and after (a busy machine shows up there), the raw timings
 and their median and spread. Ratios are measured side by side: ``interleaved`` alternates the variants
 repeat by repeat, so a change of machine load hits all of them alike.
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from jst.engine.data import default_data_root
-from jst.engine.pipeline import versions
+from jst.engine.provenance import versions
 from jst.experiments.timing import interleaved, summary, timed
 
 
@@ -84,7 +84,8 @@ def write(name: str, args: argparse.Namespace, results: dict, start: dict) -> Pa
     record = {"benchmark": name, "command": " ".join([Path(sys.executable).name, *sys.orig_argv[1:]]),
               "quick": bool(args.quick),
               "note": "dry run (--quick): not a measurement" if args.quick else "measurement",
-              "versions": versions(), "uncommitted_changes": uncommitted(), "machine": {**machine(), "load_average_at_start": start["load_average"]},
+              "versions": versions(), "uncommitted_changes": uncommitted(),
+              "machine": {**machine(), "load_average_at_start": start["load_average"]},
               "wall_time_s": time.time() - start["time"], **results}
     path = out / f"{name}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")

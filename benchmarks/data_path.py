@@ -28,6 +28,7 @@ from PIL import Image
 
 from jst.engine import data
 from jst.engine.rng import generator
+from jst.engine.sources import TensorSource
 from jst.engine.train import make_optimizer
 from jst.nets.models import build_model
 
@@ -51,15 +52,16 @@ class InMemoryPIL(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(np.ascontiguousarray(self.images[i]))), self.labels[i]
 
 
-def reference_transform(source: data.TensorSource) -> T.Compose:
+def reference_transform(source: TensorSource) -> T.Compose:
     """torchvision's per-image equivalent of the source's augmentation and normalisation."""
     size = source.images.shape[2]
     augment = [T.RandomCrop(size, padding=max(1, size // 8))] if source.augment != "none" else []
     augment += [T.RandomHorizontalFlip()] if source.augment == "crop_flip" else []
-    return T.Compose([*augment, T.ToTensor(), T.Normalize(source.mean.flatten().tolist(), source.std.flatten().tolist())])
+    normalize = T.Normalize(source.mean.flatten().tolist(), source.std.flatten().tolist())
+    return T.Compose([*augment, T.ToTensor(), normalize])
 
 
-def measure(name: str, source: data.TensorSource, args) -> dict:
+def measure(name: str, source: TensorSource, args) -> dict:
     batch, n_batches = args.batch_size, len(source) // args.batch_size
     dataset = InMemoryPIL(source.images, source.labels, reference_transform(source))
     info_channels, size = source.images.shape[1], source.images.shape[2]

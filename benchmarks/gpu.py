@@ -23,8 +23,8 @@ import copy
 import torch
 
 from jst.config import make_config
-from jst.engine.data import TensorSource
 from jst.engine.rng import generator
+from jst.engine.sources import TensorSource
 from jst.engine.train import evaluate, make_optimizer, train_epoch
 from jst.nets.models import build_model
 
@@ -101,14 +101,16 @@ def main(argv=None) -> None:
     eval_ips = common.summary([args.images / s for s in eval_times["eval"]])
     train_ips = throughput[best]["median"]
     hours = (images["train"] / train_ips + images["eval"] / eval_ips["median"]) / 3600
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu (a check of the script, not a GPU figure)"
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+             else "cpu (a check of the script, not a GPU figure)")
     results = {"gpu_available": device.type == "cuda", "measured": True, "device": where,
                "setup": {"arch": "resnet56", "images_per_epoch": seen, "batch_size": batch, "repeats": args.repeats,
                          "augment": "crop_flip on the device"},
                "raw_seconds": times, "train_images_per_s": throughput, "compile_error": compile_error,
                "best_variant": best, "eval_images_per_s": eval_ips, "schedule_images": images,
                "projected_paper_schedule_hours": hours,
-               "goals": [common.goal(f"ResNet-56 training >= 20,000 images/s ({best}, {where})", train_ips, 20000, True),
+               "goals": [common.goal(f"ResNet-56 training >= 20,000 images/s ({best}, {where})", train_ips, 20000,
+                                     True),
                          common.goal("projected paper-scale CIFAR-10 JST schedule <= 1 GPU-hour", hours, 1.0, False)]}
     common.write("gpu", args, results, start)
 

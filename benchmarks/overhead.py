@@ -17,8 +17,8 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from jst.engine.data import TensorSource
 from jst.engine.rng import generator
+from jst.engine.sources import TensorSource
 from jst.engine.train import make_optimizer, train_epoch
 from jst.nets.models import build_model
 

@@ -2,7 +2,8 @@
 
 Each benchmark runs as ``python -m benchmarks.<name>`` (a fresh process: threads, torch.compile caches
 and memory start clean, and each JSON records its own exact command); a failure is recorded and the
-others still run. ``<out>/run_all.json`` lists every benchmark's exit status, seconds and goals (``--only`` updates its entries
+others still run. ``<out>/run_all.json`` lists every benchmark's exit status, seconds and goals (``--only``
+updates its entries
 for the benchmarks it ran and keeps the others').
 
     python -m benchmarks.run_all --out benchmarks/results [--quick] [--only overhead speedup]

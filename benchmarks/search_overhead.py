@@ -4,8 +4,9 @@ Why: a search step trains a sub-network (M epochs on Dtrain, N on Dval) and eval
 else (the threshold policy, the sampler and its budget projection with FLOPs counting, extraction, the
 updater, checkpoints, consistency checks, logging) is overhead that should stay small beside training.
 The real search runs (``jst.engine.pipeline.run(cfg, until="search")`` at ``cpu`` scale); this script wraps,
-inside this process only, the functions ``jst.core.search`` calls with timers: ``search`` (the total),
-``train_epoch`` and ``evaluate`` (training and evaluation), and for the breakdown ``draw``, ``extract``,
+inside this process only, the functions a search calls with timers: ``search`` (the total),
+``train_epoch`` (through ``jst.engine.train.fit``) and ``evaluate`` (training and evaluation), and for the
+breakdown ``draw``, ``extract``,
 ``write_back``, ``FlopsModel.ratio``, ``ThresholdPolicy.update`` and ``RunContext.save_checkpoint``.
 Breakdown times are inclusive (``draw`` contains FLOPs counting of the budget projection). The coarse
 stage runs first (the search needs it) and is not counted. Goal: outside training <= 2% of search time.
@@ -21,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import jst.core.search
+import jst.engine.train
 from jst.config import make_config
 from jst.core.thresholds import ThresholdPolicy
 from jst.engine.context import RunContext
@@ -32,9 +34,10 @@ from . import common
 CASES = {"cifar10_sample-resnet20": ("imagefolder", "cifar10-sample", "resnet20"),
          "mnist-lenet5": ("mnist", "", "lenet5")}
 TRAINING = ("train_epoch", "evaluate")
-TIMED = [(jst.core.search, "search"), (jst.core.search, "train_epoch"), (jst.core.search, "evaluate"), (jst.core.search, "draw"),
-         (jst.core.search, "extract"), (jst.core.search, "write_back"), (FlopsModel, "ratio"), (ThresholdPolicy, "update"),
-         (RunContext, "save_checkpoint"), (RunContext, "check_same")]
+TIMED = [(jst.core.search, "search"), (jst.engine.train, "train_epoch"), (jst.core.search, "evaluate"),
+         (jst.core.search, "draw"), (jst.core.search, "extract"), (jst.core.search, "write_back"),
+         (FlopsModel, "ratio"), (ThresholdPolicy, "update"), (RunContext, "save_checkpoint"),
+         (RunContext, "check_same")]
 
 
 @contextmanager

@@ -113,7 +113,8 @@ def measure_arch(arch: str, args) -> dict:
         for option in args.options:
             for name, m in models.items():
                 try:
-                    variants[f"{option}/{name}"], compile_seconds[f"{option}/{name}"] = prepare(m["model"], option, batch)
+                    key = f"{option}/{name}"
+                    variants[key], compile_seconds[key] = prepare(m["model"], option, batch)
                 except Exception as e:  # noqa: BLE001 - torch.compile may fail on a machine: record it
                     failures[f"{option}/{name}/batch{batch}"] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
         repeats = args.repeats_b1 if batch == 1 else args.repeats

@@ -167,7 +167,7 @@ def _flops(args) -> int:
 
 def _evaluate(args) -> int:
     from jst.engine import data
-    from jst.engine.pipeline import resolve_device
+    from jst.engine.distributed import resolve_device
     from jst.engine.train import evaluate
     from jst.nets.export import load_exported
     device = resolve_device(args.device)

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from jst.engine.errors import ConfigError
+from jst.presets import PRESETS, SCALES
 
-SCALES = ("smoke", "cpu", "paper")
+# Fields older versions wrote that no longer exist, with the only value they ever held: a committed
+# config.json that has one still loads (it is dropped); any other value is refused as unknown.
+RETIRED = {"extra": {}}
 
 
 @dataclass
@@ -80,8 +83,7 @@ class Config:
     sync_bn: bool = False              # batch-norm statistics over all ranks (CUDA only)
     # bookkeeping
     deterministic: bool = True
-    extra: dict = field(default_factory=dict)      # method-specific options (baselines)
-    # --- baselines (issue 3): options of the methods in jst/methods/, prefixed by method ---------------
+    # the baselines' options (jst/methods/), prefixed by method
     # l1norm, slimming, autoprune and lstm first train the dense network for coarse_epochs at coarse_lr
     # (the compute JST spends on coarse training) and end with JST's fine-tuning (finetune_*).
     ista_rho: float = 0.005            # Ye et al.: sparsity penalty rho after the warm-up (CIFAR-10 ConvNet)
@@ -123,11 +125,69 @@ class Config:
 
     @classmethod
     def from_json(cls, d: dict) -> "Config":
+        d = {k: v for k, v in d.items() if not (k in RETIRED and v == RETIRED[k])}
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(d) - set(known)
         if unknown:
             raise ConfigError(f"unknown config fields: {', '.join(sorted(unknown))}")
         return cls(**{k: _typed(known[k], v) for k, v in d.items()})
+
+    def validate(self) -> None:
+        """Catch bad options before any work starts: a one-line ConfigError naming the field."""
+        from jst.core.filter_weights import INITS, REGULARIZERS
+        from jst.engine.data import AUGMENTS, DATASETS
+        from jst.methods import METHODS
+        from jst.nets.models import ARCHS
+        if self.method not in METHODS:
+            raise ConfigError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose from {', '.join(DATASETS)}")
+        if self.arch not in ARCHS:
+            raise ConfigError(f"unknown arch {self.arch!r}; choose from {', '.join(ARCHS)}")
+        if not 0 < self.flops_target <= 1:
+            raise ConfigError(f"flops target must be in (0, 1], got {self.flops_target}")
+        bad = [t for t in (*self.thresholds, self.fixed_threshold) if not 0 < t <= 1]
+        if bad:
+            raise ConfigError(f"thresholds must lie in (0, 1], got {bad[0]}")
+        if not 0 <= self.seed < 2 ** 32:
+            raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
+        for name in ("coarse_epochs", "search_steps", "filter_epochs", "finetune_epochs", "dense_epochs"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if any(m < 0 for m in self.search_epochs):
+            raise ConfigError("search_epochs must be >= 0")
+        if self.threshold_mode not in ("learned", "fixed"):
+            raise ConfigError("threshold_mode must be 'learned' or 'fixed'")
+        if self.gate_position not in ("after_bn", "before_bn"):
+            raise ConfigError("gate_position must be 'after_bn' or 'before_bn'")
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        choices = {"optimizer": ("sgd", "adam"), "filter_weight_init": INITS, "filter_regularizer": REGULARIZERS,
+                   "finetune_schedule": ("cosine", "step", "constant"), "augment": AUGMENTS, "scale": SCALES}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        for name in ("batch_size", "eval_batch_size", "finetune_batch_size", "min_channels", "channel_multiple",
+                     "finetune_step"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("max_train_samples", "max_test_samples"):
+            if getattr(self, name) is not None and getattr(self, name) < 2:
+                raise ConfigError(f"{name} must be >= 2 or null, got {getattr(self, name)}")
+        if self.image_size is not None and self.image_size < 8:
+            raise ConfigError(f"image_size must be >= 8 px, got {self.image_size}")
+        for name in ("coarse_lr", "finetune_lr", "filter_lr", "policy_lr"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not all(lr > 0 for lr in self.search_lr):
+            raise ConfigError(f"search_lr must be > 0, got {list(self.search_lr)}")
+        for name in ("perturbation", "weight_decay", "gamma", "filter_lambda", "search_switch"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.momentum < 1 or not 0 <= self.baseline_momentum < 1:
+            raise ConfigError("momentum and baseline_momentum must be in [0, 1)")
+        if self.data_root is None:
+            raise ConfigError("no data root: pass --data-root or set JST_DATA_ROOT")
 
     def search_schedule(self, t: int) -> tuple[int, float]:
         """(M_t, lr_t) of search step t (1-based): the coarse-to-fine schedule."""
@@ -173,52 +233,6 @@ def family_of(arch: str) -> str:
     if arch not in FAMILY:
         raise ConfigError(f"unknown arch {arch!r}; choose from {', '.join(FAMILY)}")
     return FAMILY[arch]
-
-
-# Presets. `cpu` keeps the paper's structure (coarse, T searches with the coarse-to-fine M/lr
-# switch, N filter-weight epochs, fine-tuning) at a size that runs well under an hour on 2 cores.
-_SMOKE = dict(max_train_samples=1500, max_test_samples=500, batch_size=64, coarse_epochs=1, search_steps=2,
-              search_switch=1, search_epochs=(1, 1), filter_epochs=1, finetune_epochs=1, dense_epochs=2,
-              finetune_batch_size=128, workers=0)
-PRESETS: dict[tuple[str, str], dict] = {
-    ("smoke", "small"): _SMOKE,
-    ("smoke", "cifar"): dict(_SMOKE, max_train_samples=600, max_test_samples=200),
-    ("smoke", "imagenet"): dict(_SMOKE, max_train_samples=200, max_test_samples=100, image_size=32,
-                                optimizer="adam", weight_decay=1e-5, coarse_lr=1e-3, search_lr=(1e-3, 1e-3)),
-    # measured here: LeNet-5 ~10,600 images/s (about 5 min a run on full MNIST); ResNet-20 at 28 px
-    # ~520 images/s, so CIFAR-family networks see at most 10,000 training images (about 8 min a run).
-    ("cpu", "small"): dict(coarse_epochs=15, search_steps=10, search_switch=7, search_epochs=(3, 2),
-                           filter_epochs=1, finetune_epochs=15, dense_epochs=30, workers=0),
-    ("cpu", "cifar"): dict(max_train_samples=10000, coarse_epochs=10, search_steps=6, search_switch=4,
-                           search_epochs=(2, 1), filter_epochs=1, finetune_epochs=10, dense_epochs=20, workers=0),
-    ("cpu", "imagenet"): dict(max_train_samples=2000, max_test_samples=1000, image_size=64, optimizer="adam",
-                              weight_decay=1e-5, coarse_lr=1e-3, coarse_epochs=3, search_steps=3,
-                              search_switch=3, search_epochs=(1, 1), search_lr=(1e-3, 1e-3), filter_epochs=1,
-                              finetune_epochs=3, finetune_lr=1e-3, dense_epochs=6),
-    ("paper", "small"): {},   # the CIFAR schedule (the Config defaults); no MNIST schedule is published
-    ("paper", "cifar"): {},
-    ("paper", "imagenet"): dict(optimizer="adam", weight_decay=1e-5, coarse_epochs=40, coarse_lr=0.1,
-                                search_steps=20, search_switch=20, search_epochs=(10, 10),
-                                search_lr=(0.001, 0.001), filter_epochs=2, batch_size=256,
-                                finetune_lr=0.001, finetune_schedule="step", finetune_step=20,
-                                finetune_epochs=60, finetune_batch_size=256, dense_epochs=90, workers=8),
-}
-
-# --- baselines (issue 3): their options per scale (the paper scale keeps the published values) ---
-_BASELINE_SMOKE = dict(ista_warmup_steps=10, autoprune_rounds=2, lstm_child_epochs=1, lstm_max_epochs=2,
-                       lstm_parents=2, lstm_patience=2)
-_BASELINE_PRESETS = {
-    ("smoke", "small"): _BASELINE_SMOKE, ("smoke", "cifar"): _BASELINE_SMOKE, ("smoke", "imagenet"): _BASELINE_SMOKE,
-    ("cpu", "small"): dict(ista_warmup_steps=1000, autoprune_rounds=10, lstm_child_epochs=1, lstm_max_epochs=8,
-                           lstm_patience=3),
-    ("cpu", "cifar"): dict(ista_warmup_steps=200, autoprune_rounds=5, lstm_child_epochs=1, lstm_max_epochs=4,
-                           lstm_parents=3, lstm_patience=2),
-    ("cpu", "imagenet"): dict(ista_warmup_steps=50, autoprune_rounds=3, lstm_child_epochs=1, lstm_max_epochs=2,
-                              lstm_parents=2, lstm_patience=1),
-    ("paper", "small"): dict(lstm_child_epochs=10),   # Zhong et al.: 10 teacher-student epochs on MNIST
-}
-for _key, _values in _BASELINE_PRESETS.items():
-    PRESETS[_key] = dict(PRESETS[_key], **_values)
 
 
 def make_config(scale: str, arch: str, **overrides) -> Config:

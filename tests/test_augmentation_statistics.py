@@ -1,7 +1,7 @@
 """jst's batch augmentation draws the same crops and flips as torchvision's per-image transforms.
 
 On real CIFAR-10-sample images: every output of torchvision's RandomCrop(32, padding=4) +
-RandomHorizontalFlip, and every output of ``jst.engine.data.augment_batch``, is identified as one of the 162
+RandomHorizontalFlip, and every output of ``jst.engine.sources.augment_batch``, is identified as one of the 162
 windows (9 x 9 offsets of the zero-padded image, flipped or not) that ``apply_augmentation`` produces;
 the offsets' histograms of the two agree (two-sample chi-square) and each is uniform, and both flip half
 the time. Seeds are fixed, so the test is deterministic.
@@ -14,7 +14,7 @@ import pytest
 import torch
 import torchvision.transforms as T
 
-from jst.engine import data
+from jst.engine import data, sources
 
 DRAWS = 3000
 
@@ -45,7 +45,7 @@ def windows(img: torch.Tensor) -> dict[tuple[int, int, bool], torch.Tensor]:
     """Every (offset y, offset x, flip) and its output, by jst's apply_augmentation."""
     keys = [(oy, ox, f) for oy in range(9) for ox in range(9) for f in (False, True)]
     oy, ox, flip = (torch.tensor(v) for v in zip(*keys))
-    out = data.apply_augmentation(img.expand(len(keys), -1, -1, -1), oy, ox, flip)
+    out = sources.apply_augmentation(img.expand(len(keys), -1, -1, -1), oy, ox, flip)
     return dict(zip(keys, out))
 
 
@@ -68,7 +68,7 @@ def test_crop_and_flip_statistics_match_torchvision(image):
     torch.manual_seed(0)
     reference = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()])
     theirs = identify([reference(image) for _ in range(DRAWS)], table)
-    ours = identify(data.augment_batch(image.expand(DRAWS, -1, -1, -1), "crop_flip",
+    ours = identify(sources.augment_batch(image.expand(DRAWS, -1, -1, -1), "crop_flip",
                                        torch.Generator().manual_seed(1)), table)
     for axis in (0, 1):
         a = torch.bincount(torch.tensor([k[axis] for k in ours]), minlength=9).double()

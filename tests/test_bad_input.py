@@ -194,9 +194,9 @@ def test_a_run_from_an_older_version_resumes_when_new_options_keep_their_default
     ({"data_root": "/nowhere/at/all"}, "/nowhere/at/all"),
 ], ids=["flops", "seed", "thresholds", "device", "arch", "data_root"])
 def test_notebook_parameters_are_validated_before_any_work(params, expected, tmp_path):
-    from jst.book import stages
+    from jst.book.run import open_run
     from jst.engine.errors import JstError
     with pytest.raises(JstError) as e:
-        stages.open_run(**{"run_dir": str(tmp_path / "nb"), **params})
+        open_run(**{"run_dir": str(tmp_path / "nb"), **params})
     assert expected in str(e.value) and "\n" not in str(e.value)
     assert not (tmp_path / "nb").exists()

@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from jst.engine import data
+from jst.engine import data, sources
 from jst.engine.errors import DataError
 
 
@@ -50,7 +50,7 @@ def test_generated_grey_imagefolder_with_three_classes(tmp_path):
 
 def test_crop_flip_matches_torchvision_semantics():
     x = torch.arange(2 * 3 * 8 * 8, dtype=torch.uint8).view(2, 3, 8, 8)
-    out = data.augment_batch(x, "crop", torch.Generator().manual_seed(0))
+    out = sources.augment_batch(x, "crop", torch.Generator().manual_seed(0))
     assert out.shape == x.shape and out.dtype == torch.uint8
     # every crop is a window of the zero-padded image: the nonzero pixels are a shifted copy
     padded = torch.nn.functional.pad(x, (1, 1, 1, 1))

@@ -10,7 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from PIL import Image
 
-from jst.engine import data
+from jst.engine import data, sources
 from jst.engine.rng import generator
 from jst.engine.train import evaluate, train_epoch
 from jst.nets.export import load_exported
@@ -133,7 +133,7 @@ def test_resnet18_through_the_imagenet_path(data_root, tmp_path):
             image = source.images[i].permute(1, 2, 0).numpy()
             Image.fromarray(image).resize((72, 72)).save(root / split / cls / f"{i}.png")
     splits = data.load("imagefolder", root, image_size=32)
-    assert isinstance(splits.train, data.StreamSource) and splits.info.input_shape == (3, 32, 32)
+    assert isinstance(splits.train, sources.StreamSource) and splits.info.input_shape == (3, 32, 32)
     out = tmp_path / "r18"
     torchrun(2, "--method", "jst", "--dataset", "imagefolder", "--arch", "resnet18", "--data-root", root,
              "--scale", "smoke", "--seed", "0", "--out", out)

@@ -9,7 +9,6 @@ import pytest
 
 from jst.cli import build_parser
 from jst.config import make_config, parse_assignment
-from jst.engine.pipeline import validate
 from jst.experiments import grid
 from jst.experiments.compare import plan
 
@@ -23,9 +22,8 @@ def test_block_command_is_a_valid_compare_line(block):
     assert overrides == block.overrides  # the printed command runs what the block runs
     for method, target, seed in plan(args.methods.split(","), [int(s) for s in args.seeds.split(",")],
                                      [float(t) for t in args.flops_targets.split(",")]):
-        validate(make_config(args.scale, args.arch, method=method, dataset=args.dataset, data_root=args.data_root,
-                             flops_target=target,
-                             seed=seed, **overrides))
+        make_config(args.scale, args.arch, method=method, dataset=args.dataset, data_root=args.data_root,
+                    flops_target=target, seed=seed, **overrides).validate()
 
 
 def test_block_names_are_unique_and_listed(capsys):

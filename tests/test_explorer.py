@@ -1,13 +1,14 @@
 """The threshold explorer, the sensitivity analysis and the stage helpers, on a small target network."""
 import torch
 
+from jst.book.analyses import updater_roundtrip
 from jst.book.explorer import Explorer, group_layers
-from jst.book.stages import updater_roundtrip
 from jst.core.filter_weights import filter_weights, fold, init_filter_weights
+from jst.engine.data import load
 from jst.experiments.sensitivity import ranking, sensitivity
 from jst.nets.flops import count_params
 from jst.nets.models import build_model
-from jst.nets.subnetwork import extract
+from jst.nets.subnetwork import extract, mask, masked
 
 
 class Batches:
@@ -49,6 +50,27 @@ def test_explorer_measures_the_extracted_subnetwork():
         assert m["params"] == count_params(sub)
         assert m["widths"] == {k: len(v) for k, v in ex.keep(taus, sigma).items()}
     assert torch.equal(filter_weights(model)["conv1"], filter_weights(target())["conv1"])  # restored
+
+
+def test_in_place_masking_copy_masking_and_extraction_agree_on_real_data(data_root):
+    """The explorer's in-place masking computes the logits ``mask`` computes (bit for bit) and ``extract``
+    computes (to rounding), on real MNIST digits, and leaves the target as it was."""
+    splits = load("mnist", data_root, max_train_samples=300, max_test_samples=100)
+    x, y = next(splits.val.batches(32, train=False))
+    model = target()
+    ex = Explorer(model, (x, y), splits.info.input_shape)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    for values, sigma in (([0.6, 0.7, 0.8], 0.0), ([0.8, 0.6, 0.65], 0.2)):
+        taus = ex.layer_taus(values)
+        keep = ex.keep(taus, sigma)
+        with torch.no_grad():
+            with masked(model, keep) as m:
+                in_place = m(x)
+            copied, extracted = mask(model, keep).eval()(x), extract(model, keep).eval()(x)
+        assert torch.equal(in_place, copied)
+        torch.testing.assert_close(extracted, in_place, rtol=1e-5, atol=1e-5)
+        assert ex.measure(taus, sigma)["acc"] == (in_place.argmax(1) == y).float().mean().item()
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 
 def test_explorer_grid_and_static_page():

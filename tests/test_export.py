@@ -33,7 +33,8 @@ def test_folding_is_exact(arch, c, size, gate):
     torch.testing.assert_close(plain(x), model(x), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("arch,c,size", [("lenet5", 1, 28), ("resnet20", 3, 32), ("lenet300", 1, 28), ("resnet18", 3, 32)])
+@pytest.mark.parametrize("arch,c,size",
+                         [("lenet5", 1, 28), ("resnet20", 3, 32), ("lenet300", 1, 28), ("resnet18", 3, 32)])
 def test_exported_network_equals_the_masked_gated_network(tmp_path, arch, c, size):
     target = _trained_like(arch, c, size, "after_bn")
     alphas = filter_weights(target)

@@ -22,7 +22,8 @@ def test_lenet5_matches_a_hand_count():
 
 
 def test_resnet20_matches_a_hand_count():
-    conv = lambda hw, cout, cin: hw * hw * cout * cin * 9
+    def conv(hw, cout, cin):
+        return hw * hw * cout * cin * 9
     macs = (conv(32, 16, 3)
             + 6 * conv(32, 16, 16)
             + conv(16, 32, 16) + 5 * conv(16, 32, 32)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from jst.methods.autoprune import ESTIMATORS, WeightMask, ste_derivative, step_mask
+from jst.methods.autoprune_ste import ESTIMATORS, WeightMask, ste_derivative, step_mask
 from jst.nets.flops import count, count_sparse
 from jst.nets.models import build_model
 

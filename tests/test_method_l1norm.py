@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from jst.methods.common import keep_uniform
+from jst.nets.budget import keep_uniform
 from jst.nets.flops import FlopsModel
 from jst.nets.importance import l1_norm
 from jst.nets.models import build_model

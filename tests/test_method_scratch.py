@@ -24,7 +24,8 @@ def test_trains_the_source_architecture_for_the_dense_compute(source_and_scratch
     assert d["epoch_factor"] == pytest.approx(factor) and d["epochs"] == round(r["config"]["dense_epochs"] * factor)
     log = [line for line in (out / "log.jsonl").read_text().splitlines() if '"scratch"' in line]
     assert len(log) == d["epochs"]
-    mine, theirs = load_file(str(out / "model/model.safetensors")), load_file(str(source_dir / "model/model.safetensors"))
+    mine = load_file(str(out / "model/model.safetensors"))
+    theirs = load_file(str(source_dir / "model/model.safetensors"))
     assert not torch.equal(mine["conv2.weight"], theirs["conv2.weight"])   # re-initialised, not copied
     assert exported_accuracy(out, r) == r["pruned"]["test_acc"] > 0.5
 

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from jst.book import notebooks
-from jst.book.stages import default_run_dir
+from jst.book.run import default_run_dir
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -69,7 +69,8 @@ def trial(data_root, base, i, plan):
         else:
             proc = run(data_root, out, crash)
             assert proc.returncode == -signal.SIGKILL, (crash, proc.returncode, proc.stderr[-2000:])
-        stages.append(sorted(p.name for p in (out / "checkpoints").glob("*.pt")) if (out / "checkpoints").exists() else [])
+        folder = out / "checkpoints"
+        stages.append(sorted(p.name for p in folder.glob("*.pt")) if folder.exists() else [])
     final = run(data_root, out)
     assert final.returncode == 0, final.stderr[-2000:]
     return out, plan, stages
@@ -106,7 +107,8 @@ def test_killed_runs_resume_bit_identically(data_root, tmp_path):
         assert got[2] == expected[2], f"log differs after {plan}"
         seen.update(name for names in stages for name in names)
     # the kills landed in every stage: each stage had written checkpoints when some run was killed
-    assert {"coarse.pt", "search_step.pt", "search.pt", "finetune.pt"} <= seen, seen
+    assert {"coarse.pt", "search.pt", "finetune.pt"} <= seen, seen
+    assert any(name.startswith("search_step") for name in seen), seen  # inside a search step
 
 
 def test_a_kill_mid_write_leaves_only_complete_files(data_root, tmp_path):

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from jst.core.sampler import fit_to_budget, keep_by_threshold, perturb, sample
+from jst.engine.errors import ConfigError
 
 
 def test_cumulative_threshold_on_hand_made_weights():
@@ -52,13 +53,14 @@ def test_perturbation_on_changes_the_draw_and_is_seeded():
 def test_budget_projection_meets_the_budget_with_the_largest_scale():
     scores = {"a": torch.zeros(10), "b": torch.zeros(10)}
     taus = {"a": 0.8, "b": 0.8}
-    ratio = lambda keep: (len(keep["a"]) * len(keep["b"])) / 100  # a product, like conv FLOPs
+    def ratio(keep):
+        return (len(keep["a"]) * len(keep["b"])) / 100  # a product, like conv FLOPs
     keep, scale = fit_to_budget(scores, taus, ratio, 0.25)
     assert ratio(keep) <= 0.25
     assert len(keep["a"]) == len(keep["b"]) == 5 and scale == pytest.approx(0.625, abs=1e-6)  # 0.8 s <= 0.5
     keep, scale = fit_to_budget(scores, taus, ratio, 0.9)
     assert scale == 1.0 and len(keep["a"]) == 8
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="below what the architecture allows"):
         fit_to_budget(scores, taus, ratio, 0.001)
 
 

@@ -19,11 +19,11 @@ import torch
 from torch import nn
 
 from jst.core.filter_weights import filter_weights
+from jst.core.sampler import keep_by_threshold, perturb
+from jst.engine.rng import generator
 from jst.nets.flops import FlopsModel, count_params
 from jst.nets.prunable import tensor_index, widths
-from jst.core.sampler import keep_by_threshold, perturb
-from jst.nets.subnetwork import extract
-from jst.engine.rng import generator
+from jst.nets.subnetwork import extract, masked, masking_is_exact
 
 SIGMAS = (0.0, 0.05, 0.2)
 
@@ -56,7 +56,6 @@ class Explorer:
         self.thresholds, self.sigmas = tuple(thresholds), tuple(sigmas)
         self.seed, self.min_keep = seed, min_keep
         self._cache: dict[tuple, tuple[float, int]] = {}
-        self._modules = dict(self.target.named_modules())
 
     def keep(self, taus: dict[str, float], sigma: float):
         return {name: keep_by_threshold(perturb(a, sigma, generator(self.seed, "explorer", name)), taus[name],
@@ -77,22 +76,12 @@ class Explorer:
                 "params": params, "params_ratio": params / self.dense_params, "acc": acc}
 
     def _accuracy(self, keep) -> float:
-        """Accuracy of the sub-network on the batch. With the filter weight after batch-norm, zeroing the
-        dropped filters' weights computes what the extracted sub-network computes (``subnetwork.mask``);
-        it is done in place here, which is far cheaper than a copy per state. Otherwise: extraction."""
-        norms = {layer.name: self._modules[layer.norm] for layer in self.target.prunable_layers()}
-        if any(getattr(n, "position", None) != "after_bn" for n in norms.values()):
+        """Accuracy of the sub-network on the batch: masked in place where that computes what extraction
+        computes (far cheaper than a copy per state), else extracted."""
+        if not masking_is_exact(self.target):
             return (extract(self.target, keep).eval()(self.x).argmax(1) == self.y).float().mean().item()
-        saved = {name: n.alpha.detach().clone() for name, n in norms.items()}
-        try:
-            for name, n in norms.items():
-                drop = torch.ones(n.alpha.numel(), dtype=torch.bool)
-                drop[keep[name]] = False
-                n.alpha.data[drop] = 0.0
-            return (self.target(self.x).argmax(1) == self.y).float().mean().item()
-        finally:
-            for name, n in norms.items():
-                n.alpha.data.copy_(saved[name])
+        with masked(self.target, keep) as model:
+            return (model(self.x).argmax(1) == self.y).float().mean().item()
 
     def _params(self, keep) -> int:
         """Parameters of the extracted sub-network, from the shapes extraction would give."""

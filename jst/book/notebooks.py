@@ -59,7 +59,7 @@ def execute(name: str, out_dir: Path, parameters: dict, *, kernel: str = "python
 
 def common_parameters(args) -> dict:
     from jst.engine.data import default_data_root
-    from jst.book.stages import default_run_dir
+    from jst.book.run import default_run_dir
     data_root = str(Path(args.data_root or default_data_root() or "../shared/data").resolve())
     run_dir = default_run_dir(args.dataset, args.arch, args.scale, args.flops_target, args.seed, args.run_root)
     params = {"dataset": args.dataset, "data_root": data_root, "arch": args.arch, "scale": args.scale,
@@ -80,7 +80,7 @@ def parameters_for(name: str, params: dict) -> dict:
     """The multi-GPU notebook runs an ImageFolder dataset with an ImageNet network in its own folder."""
     if name != "09_imagenet_multigpu":
         return params
-    from jst.book.stages import default_run_dir
+    from jst.book.run import default_run_dir
     root = Path(params["run_dir"]).parent
     return {**params, "dataset": "imagefolder", "data_root": params["imagenet_root"], "arch": params["imagenet_arch"],
             "run_dir": str(default_run_dir(Path(params["imagenet_root"]).name, params["imagenet_arch"],

@@ -10,6 +10,7 @@ import math
 
 import torch
 
+from jst.nets.budget import largest_fitting
 from jst.nets.prunable import Keep
 
 
@@ -35,11 +36,21 @@ def keep_by_threshold(scores: torch.Tensor, tau: float, min_keep: int = 1, multi
     return torch.sort(order[:k]).values
 
 
+def perturb_all(alphas: dict[str, torch.Tensor], sigma: float, generator: torch.Generator | None = None
+                ) -> dict[str, torch.Tensor]:
+    """Every layer's perturbed scores, drawn layer after layer from one generator."""
+    return {name: perturb(a, sigma, generator) for name, a in alphas.items()}
+
+
+def select(scores: dict[str, torch.Tensor], taus: dict[str, float], min_keep: int = 1, multiple: int = 1) -> Keep:
+    """Each layer's kept filters at its threshold (no randomness: the scores are already perturbed)."""
+    return {name: keep_by_threshold(s, taus[name], min_keep, multiple) for name, s in scores.items()}
+
+
 def sample(alphas: dict[str, torch.Tensor], taus: dict[str, float], sigma: float = 0.05,
            generator: torch.Generator | None = None, min_keep: int = 1, multiple: int = 1) -> Keep:
     """One draw of Algorithm 1 over all layers."""
-    return {name: keep_by_threshold(perturb(a, sigma, generator), taus[name], min_keep, multiple)
-            for name, a in alphas.items()}
+    return select(perturb_all(alphas, sigma, generator), taus, min_keep, multiple)
 
 
 def fit_to_budget(scores: dict[str, torch.Tensor], taus: dict[str, float], flops_ratio, budget: float,
@@ -48,19 +59,6 @@ def fit_to_budget(scores: dict[str, torch.Tensor], taus: dict[str, float], flops
     bisection) whose sub-network keeps at most ``budget`` of the dense FLOPs. The same perturbed scores
     are reused, so only the thresholds move. Returns (keep, s)."""
     def keep_at(s: float) -> Keep:
-        return {n: keep_by_threshold(v, max(taus[n] * s, 1e-9), min_keep, multiple) for n, v in scores.items()}
+        return select(scores, {n: max(taus[n] * s, 1e-9) for n in scores}, min_keep, multiple)
 
-    keep = keep_at(1.0)
-    if flops_ratio(keep) <= budget:
-        return keep, 1.0
-    lo, hi, best = 0.0, 1.0, keep_at(0.0)
-    if flops_ratio(best) > budget:
-        raise ValueError(f"FLOPs budget {budget} is below what the architecture allows")
-    for _ in range(iterations):
-        mid = (lo + hi) / 2
-        candidate = keep_at(mid)
-        if flops_ratio(candidate) <= budget:
-            lo, best = mid, candidate
-        else:
-            hi = mid
-    return best, lo
+    return largest_fitting(keep_at, flops_ratio, budget, iterations)

@@ -21,27 +21,28 @@ from jst.core.filter_weights import (
     set_trainable,
     split_parameters,
 )
-from jst.core.sampler import fit_to_budget, keep_by_threshold, perturb
+from jst.core.sampler import fit_to_budget, perturb_all, select
 from jst.core.thresholds import ThresholdPolicy, reward
 from jst.core.updater import write_back
-from jst.engine import checkpoint, distributed, faults
+from jst.engine import checkpoint, distributed
+from jst.engine.context import Context, RunContext
 from jst.engine.rng import generator, set_rng_state
-from jst.engine.train import evaluate, fit, make_optimizer, step_options, train_epoch
+from jst.engine.train import evaluate, fit
 from jst.nets.flops import FlopsModel, count_params
-from jst.nets.models import build_model, kaiming_init
+from jst.nets.models import build_for, kaiming_init
 from jst.nets.subnetwork import extract
 
 
-def build_target(ctx) -> torch.nn.Module:
+def build_target(ctx: Context) -> torch.nn.Module:
     """The target network: the dense architecture with a filter weight on every prunable filter."""
-    cfg, info = ctx.cfg, ctx.splits.info
+    cfg = ctx.cfg
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.arch, info.num_classes, info.channels, info.image_size, gate=cfg.gate_position)
+    model = build_for(cfg.arch, ctx.splits.info, gate=cfg.gate_position)
     init_filter_weights(model, cfg.filter_weight_init, generator(cfg.seed, "filter_weights"))
     return model.to(ctx.device)
 
 
-def coarse_train(ctx, target: torch.nn.Module) -> None:
+def coarse_train(ctx: RunContext, target: torch.nn.Module) -> None:
     """Train the target network's parameters on Dtrain (filter weights fixed at their init)."""
     cfg = ctx.cfg
     if not cfg.coarse_training or cfg.coarse_epochs == 0:
@@ -53,8 +54,9 @@ def coarse_train(ctx, target: torch.nn.Module) -> None:
     set_trainable(target, params=True, alphas=True)
 
 
-def draw(ctx, target, t: int, policy: ThresholdPolicy | None, flops: FlopsModel) -> dict:
-    """Thresholds from the policy, then the sampler (Algorithm 1), then the budget projection."""
+def draw(ctx: Context, target, t: int, policy: ThresholdPolicy | None, flops: FlopsModel) -> dict:
+    """Thresholds from the policy, then the sampler (Algorithm 1), then the budget projection. Drawn from
+    the generator of (seed, step), so a resumed step draws the same sub-network again."""
     cfg = ctx.cfg
     gen = generator(cfg.seed, "search", t)
     alphas = filter_weights(target)
@@ -63,9 +65,8 @@ def draw(ctx, target, t: int, policy: ThresholdPolicy | None, flops: FlopsModel)
         taus = policy.thresholds(choice)
     else:
         choice, taus = None, {name: cfg.fixed_threshold for name in alphas}
-    scores = {name: perturb(a, cfg.perturbation, gen) for name, a in alphas.items()}
-    keep = {name: keep_by_threshold(s, taus[name], cfg.min_channels, cfg.channel_multiple)
-            for name, s in scores.items()}
+    scores = perturb_all(alphas, cfg.perturbation, gen)
+    keep = select(scores, taus, cfg.min_channels, cfg.channel_multiple)
     drawn_ratio, scale = flops.ratio(keep), 1.0
     if cfg.budget_projection:
         keep, scale = fit_to_budget(scores, taus, flops.ratio, cfg.flops_target, cfg.min_channels,
@@ -74,11 +75,10 @@ def draw(ctx, target, t: int, policy: ThresholdPolicy | None, flops: FlopsModel)
             "drawn_flops_ratio": drawn_ratio}
 
 
-def _fresh_source(ctx, target, t: int) -> torch.nn.Module:
+def _fresh_source(ctx: Context, target, t: int) -> torch.nn.Module:
     """Ablation `use_updater=False`: a re-initialised network carrying the target's filter weights."""
-    cfg, info = ctx.cfg, ctx.splits.info
-    source = build_model(cfg.arch, info.num_classes, info.channels, info.image_size, gate=cfg.gate_position,
-                         init=False).to(ctx.device)
+    cfg = ctx.cfg
+    source = build_for(cfg.arch, ctx.splits.info, gate=cfg.gate_position, init=False).to(ctx.device)
     torch.manual_seed(cfg.seed * 1000 + t)
     kaiming_init(source)
     with torch.no_grad():
@@ -87,62 +87,37 @@ def _fresh_source(ctx, target, t: int) -> torch.nn.Module:
     return source
 
 
-def train_candidate(ctx, sub: torch.nn.Module, plan: dict, resume: dict | None) -> None:
+def _step_checkpoint(t: int, phase: str) -> str:
+    return f"search_step{t}_{phase}"
+
+
+def train_candidate(ctx: RunContext, sub: torch.nn.Module, t: int) -> None:
     """M_t epochs of parameters on Dtrain, then N epochs of filter weights on Dval (CE + lambda * reg).
-    Checkpointed after every epoch (``search_step``), so a crash inside a step costs at most one epoch."""
-    cfg, t = ctx.cfg, plan["step"]
+    Each phase checkpoints after every epoch, so a crash inside a step costs at most one epoch."""
+    cfg = ctx.cfg
     m_t, lr_t = cfg.search_schedule(t)
-    phases = [("params", m_t, lr_t), ("filters", cfg.filter_epochs, cfg.filter_lr)]
-    done = (resume["phase"], resume["epoch"]) if resume else ("params", 0)
-    for phase, epochs, lr in phases:
-        if done[0] == "filters" and phase == "params":
-            continue
-        start = done[1] if phase == done[0] else 0
-        set_trainable(sub, params=phase == "params", alphas=phase == "filters")
-        params, alphas = split_parameters(sub)
-        if phase == "params":
-            opt = make_optimizer(params, cfg.optimizer, lr, cfg.momentum, cfg.weight_decay)
-            source, extra = ctx.splits.train, None
-        else:
-            opt = torch.optim.SGD(alphas, lr=lr, momentum=cfg.momentum)
-            source = ctx.splits.val
-            extra = lambda: cfg.filter_lambda * regularizer(sub, cfg.filter_regularizer)  # noqa: E731
-        if resume and phase == resume["phase"] and start > 0:
-            opt.load_state_dict(resume["optimizer"])
-        for e in range(start, epochs):
-            train_epoch(sub, source, opt, batch_size=cfg.batch_size, device=ctx.device, extra_loss=extra,
-                        generator=generator(cfg.seed, "search", t, phase, e),
-                        stage=f"search step {t} {phase} epoch {e + 1}/{epochs}", **step_options(cfg))
-            ctx.save_checkpoint("search_step", {"plan": _storable(plan), "phase": phase, "epoch": e + 1,
-                                                "sub": sub.state_dict(), "optimizer": opt.state_dict()})
-            faults.point("epoch")
+    set_trainable(sub, params=True, alphas=False)
+    params, _ = split_parameters(sub)
+    fit(ctx, sub, ctx.splits.train, stage=f"search step {t} params", epochs=m_t, lr=lr_t, schedule="constant",
+        params=params, checkpoint_as=_step_checkpoint(t, "params"), stream=("search", t, "params"), record=False)
+    set_trainable(sub, params=False, alphas=True)
+    _, alphas = split_parameters(sub)
+    fit(ctx, sub, ctx.splits.val, stage=f"search step {t} filters", epochs=cfg.filter_epochs, lr=cfg.filter_lr,
+        schedule="constant", optimizer=torch.optim.SGD(alphas, lr=cfg.filter_lr, momentum=cfg.momentum),
+        extra_loss=lambda: cfg.filter_lambda * regularizer(sub, cfg.filter_regularizer),
+        checkpoint_as=_step_checkpoint(t, "filters"), stream=("search", t, "filters"), record=False)
     set_trainable(sub, params=True, alphas=True)
 
 
-def _storable(plan: dict) -> dict:
-    return {**plan, "choice": plan["choice"] if plan["choice"] is not None else torch.empty(0, dtype=torch.long)}
-
-
-def _loaded(plan: dict) -> dict:
-    return {**plan, "choice": plan["choice"] if plan["choice"].numel() else None}
-
-
-def search_step(ctx, target, t: int, policy: ThresholdPolicy | None, flops: FlopsModel) -> tuple[dict, torch.nn.Module, dict]:
+def search_step(ctx: RunContext, target, t: int, policy: ThresholdPolicy | None, flops: FlopsModel
+                ) -> tuple[dict, torch.nn.Module, dict]:
     """Run (or finish) search step t; returns (candidate record, trained sub-network, kept indices)."""
     cfg = ctx.cfg
-    path = ctx.checkpoint_path("search_step")
-    resume = checkpoint.load(path) if path.exists() else None
-    if resume is not None and resume["plan"]["step"] != t:
-        resume = None  # left over from a finished step
-    plan = _loaded(resume["plan"]) if resume else draw(ctx, target, t, policy, flops)
-    plan = distributed.broadcast(plan)  # drawn once (rank 0), the same sub-network everywhere
+    plan = distributed.broadcast(draw(ctx, target, t, policy, flops))  # rank 0's draw, everywhere
     ctx.check_same(f"search step {t} sub-network", plan["keep"])
     keep = plan["keep"]
     sub = extract(target if cfg.use_updater else _fresh_source(ctx, target, t), keep)
-    if resume:
-        checkpoint.restore(sub, resume["sub"], path)
-        set_rng_state(resume["rng"])
-    train_candidate(ctx, sub, plan, resume)
+    train_candidate(ctx, sub, t)
 
     val = evaluate(sub, ctx.splits.val, cfg.eval_batch_size, ctx.device, cfg.amp)
     ratio = flops.ratio(keep)
@@ -164,7 +139,7 @@ def search_step(ctx, target, t: int, policy: ThresholdPolicy | None, flops: Flop
     return record, sub, keep
 
 
-def search(ctx, target: torch.nn.Module, flops: FlopsModel) -> dict:
+def search(ctx: RunContext, target: torch.nn.Module, flops: FlopsModel) -> dict:
     """All T search steps, resumable; returns the search state with the best candidate."""
     cfg = ctx.cfg
     layers = [layer.name for layer in target.prunable_layers()]
@@ -199,7 +174,8 @@ def search(ctx, target: torch.nn.Module, flops: FlopsModel) -> dict:
         ctx.log({"stage": "search", **{k: v for k, v in record.items() if k != "widths"}})
         ctx.save_checkpoint("search", {"target": target.state_dict(),
                                        "policy": policy.state() if policy else None, "search": state})
-        ctx.checkpoint_path("search_step").unlink(missing_ok=True)
+        for phase in ("params", "filters"):
+            ctx.checkpoint_path(_step_checkpoint(t, phase)).unlink(missing_ok=True)
         bar.set_postfix(val_acc=f"{record['val_acc']:.3f}", flops=f"{record['flops_ratio']:.2f}")
     if state["best"] is None:
         raise RuntimeError("no search candidate met the FLOPs budget; enable budget_projection or raise "
@@ -207,11 +183,10 @@ def search(ctx, target: torch.nn.Module, flops: FlopsModel) -> dict:
     return state
 
 
-def selected_network(ctx, state: dict) -> torch.nn.Module:
+def selected_network(ctx: Context, state: dict) -> torch.nn.Module:
     """The best candidate as a plain network (filter weights folded into BN)."""
-    cfg, info = ctx.cfg, ctx.splits.info
-    shell = build_model(cfg.arch, info.num_classes, info.channels, info.image_size, gate=cfg.gate_position,
-                        init=False)
+    cfg = ctx.cfg
+    shell = build_for(cfg.arch, ctx.splits.info, gate=cfg.gate_position, init=False)
     sub = extract(shell, state["best_keep"])
     sub.load_state_dict(state["best_state"])
     return fold(sub).to(ctx.device)

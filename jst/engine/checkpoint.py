@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from jst.engine import faults
-from jst.engine.errors import CheckpointError
+from jst.engine.errors import CheckpointError, JstError
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -64,3 +64,11 @@ def restore(module: torch.nn.Module, state: dict, path) -> None:
 
 def save_json(obj, path) -> None:
     _atomic_write(Path(path), lambda f: f.write((json.dumps(obj, indent=2, sort_keys=False) + "\n").encode()))
+
+
+def load_json(path) -> dict:
+    """A JSON file (config, record), or a one-line JstError naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise JstError(f"{path}: unreadable ({e})") from None

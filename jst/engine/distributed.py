@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from jst.engine.errors import ConfigError
+
 
 def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -29,6 +31,24 @@ def init(device_name: str = "auto") -> torch.device:
         if device is not None:
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timedelta(minutes=30))
+    return device
+
+
+def resolve_device(name: str) -> torch.device:
+    """The device a name asks for ("auto", "cpu", "cuda", "cuda:N"), or a one-line ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} requested but CUDA is not available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r} does not exist ({torch.cuda.device_count()} CUDA devices)")
+    elif device.type != "cpu":
+        raise ConfigError(f"unsupported device {name!r}; use cpu, cuda, cuda:N or auto")
     return device
 
 

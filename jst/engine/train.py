@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +18,9 @@ from tqdm.auto import tqdm
 from jst.engine import checkpoint, distributed, faults
 from jst.engine.errors import TrainingDiverged
 from jst.engine.rng import generator, set_rng_state
+
+if TYPE_CHECKING:
+    from jst.engine.context import RunContext
 
 
 def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float, momentum: float = 0.9,
@@ -126,16 +129,22 @@ def evaluate(model: nn.Module, source, batch_size: int, device, amp: str = "none
     return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": int(seen)}
 
 
-def fit(ctx, model: nn.Module, source, *, stage: str, epochs: int, lr: float, schedule: str = "cosine",
-        batch_size: int | None = None, params: list[nn.Parameter] | None = None,
-        val_source=None) -> nn.Module:
-    """Train ``model`` for ``epochs``, checkpointing after every epoch under ``stage``; resumes if a
-    checkpoint of this stage exists. Returns the trained model (also left in ``model``)."""
+def fit(ctx: RunContext, model: nn.Module, source, *, stage: str, epochs: int, lr: float,
+        schedule: str = "cosine", batch_size: int | None = None, params: list[nn.Parameter] | None = None,
+        optimizer: torch.optim.Optimizer | None = None, extra_loss: Callable[[], torch.Tensor] | None = None,
+        val_source=None, checkpoint_as: str | None = None, stream: tuple = (), record: bool = True) -> nn.Module:
+    """Train ``model`` for ``epochs``, checkpointing after every epoch (as ``checkpoint_as``, default
+    ``stage``); resumes if that checkpoint exists. The optimizer is the config's over ``params`` unless one
+    is given; each epoch's batches come from the generator (seed, *stream or stage, epoch). ``record``
+    logs a line per epoch and checks, under torchrun, that every rank ends with the same parameters.
+    Returns the trained model (also left in ``model``)."""
     cfg = ctx.cfg
     batch_size = batch_size or cfg.batch_size
-    params = params if params is not None else list(model.parameters())
-    optimizer = make_optimizer(params, cfg.optimizer, lr, cfg.momentum, cfg.weight_decay)
-    path = ctx.checkpoint_path(stage)
+    if optimizer is None:
+        params = params if params is not None else list(model.parameters())
+        optimizer = make_optimizer(params, cfg.optimizer, lr, cfg.momentum, cfg.weight_decay)
+    name = checkpoint_as or stage
+    path = ctx.checkpoint_path(name)
     start = 0
     if path.exists():
         state = checkpoint.load(path)
@@ -149,17 +158,19 @@ def fit(ctx, model: nn.Module, source, *, stage: str, epochs: int, lr: float, sc
         t0 = time.perf_counter()
         set_lr(optimizer, lr_at(schedule, lr, epoch, epochs, cfg.finetune_step))
         stats = train_epoch(model, source, optimizer, batch_size=batch_size, device=ctx.device,
-                            stage=f"{stage} epoch {epoch + 1}", generator=generator(cfg.seed, stage, epoch),
-                            **step_options(cfg))
-        record = {"stage": stage, "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
-                  "train_loss": stats["loss"], "train_acc": stats["acc"]}
-        if val_source is not None:
-            record["val_acc"] = evaluate(model, val_source, cfg.eval_batch_size, ctx.device, cfg.amp)["acc"]
-        record["seconds"] = time.perf_counter() - t0
+                            stage=f"{stage} epoch {epoch + 1}", extra_loss=extra_loss,
+                            generator=generator(cfg.seed, *(stream or (stage,)), epoch), **step_options(cfg))
         bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.3f}")
-        ctx.log(record)
-        ctx.save_checkpoint(stage, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                    "epoch": epoch + 1})
+        if record:
+            line = {"stage": stage, "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
+                    "train_loss": stats["loss"], "train_acc": stats["acc"]}
+            if val_source is not None:
+                line["val_acc"] = evaluate(model, val_source, cfg.eval_batch_size, ctx.device, cfg.amp)["acc"]
+            line["seconds"] = time.perf_counter() - t0
+            ctx.log(line)
+        ctx.save_checkpoint(name, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                   "epoch": epoch + 1})
         faults.point("epoch")
-    ctx.check_same(f"parameters after {stage}", model.state_dict())
+    if record:
+        ctx.check_same(f"parameters after {stage}", model.state_dict())
     return model

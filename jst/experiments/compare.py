@@ -37,7 +37,8 @@ def _target_of(method: str, target: float) -> float:
     return 1.0 if method == "dense" else target
 
 
-def plan(methods: list[str], seeds: list[int], flops_targets: list[float], scratch_source: str = "jst") -> list[tuple[str, float, int]]:
+def plan(methods: list[str], seeds: list[int], flops_targets: list[float],
+         scratch_source: str = "jst") -> list[tuple[str, float, int]]:
     """(method, target, seed) in the order they run: a scratch run after the run it copies; dense once
     per seed."""
     order = [m for m in methods if m != "scratch"]

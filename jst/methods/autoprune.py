@@ -47,70 +47,18 @@ from torch import nn
 
 from jst.core.filter_weights import fold, split_parameters
 from jst.engine import data
+from jst.engine.context import RunContext
 from jst.engine.errors import ConfigError
 from jst.engine.rng import generator
 from jst.engine.train import make_optimizer, train_epoch
-from jst.methods.common import dense_network, finetune, flops_model, keep_global, load_stage, outcome, pretrain
+from jst.methods.autoprune_ste import ESTIMATORS, StepGate, WeightMask, step_mask
+from jst.methods.common import dense_network, finetune, flops_model, load_stage, outcome, pretrain
+from jst.nets.budget import keep_global
 from jst.nets.flops import count_sparse, flops_per_weight
 from jst.nets.importance import keep_top, l1_norm
 from jst.nets.subnetwork import extract
 
-ESTIMATORS = ("identity", "relu", "leaky_relu", "softplus")
 MODES = ("structured", "unstructured")
-
-
-def ste_derivative(kind: str, m: torch.Tensor, slope: float = 0.1) -> torch.Tensor:
-    """dh/dm as the estimator pretends: the derivative of a smooth stand-in for the step function."""
-    if kind == "identity":
-        return torch.ones_like(m)
-    if kind == "relu":                       # no gradient once off: pruning cannot be undone
-        return (m > 0).to(m.dtype)
-    if kind == "leaky_relu":                 # a small gradient where off: pruned units can recover
-        return torch.where(m > 0, torch.ones_like(m), torch.full_like(m, slope))
-    if kind == "softplus":
-        return torch.sigmoid(m)
-    raise ValueError(f"autoprune_ste must be one of {ESTIMATORS}, got {kind!r}")
-
-
-class _Step(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, m, kind, slope):
-        ctx.save_for_backward(m)
-        ctx.kind, ctx.slope = kind, slope
-        return (m > 0).to(m.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (m,) = ctx.saved_tensors
-        return grad * ste_derivative(ctx.kind, m, ctx.slope), None, None
-
-
-def step_mask(m: torch.Tensor, kind: str = "leaky_relu", slope: float = 0.1) -> torch.Tensor:
-    """h(m) = 1 where m > 0 else 0, with the straight-through gradient of ``kind``."""
-    return _Step.apply(m, kind, slope)
-
-
-class StepGate(nn.Module):
-    """Parametrization of a filter gate (a gated BN's alpha): the stored tensor is m, alpha = h(m)."""
-
-    def __init__(self, kind: str, slope: float):
-        super().__init__()
-        self.kind, self.slope = kind, slope
-
-    def forward(self, m: torch.Tensor) -> torch.Tensor:
-        return step_mask(m, self.kind, self.slope)
-
-
-class WeightMask(nn.Module):
-    """Parametrization of a weight: weight = w * h(m), one auxiliary parameter m per weight."""
-
-    def __init__(self, m: torch.Tensor, kind: str, slope: float):
-        super().__init__()
-        self.m = nn.Parameter(m.clone())
-        self.kind, self.slope = kind, slope
-
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
-        return w * step_mask(self.m, self.kind, self.slope)
 
 
 def _magnitude(scores: torch.Tensor) -> torch.Tensor:
@@ -230,7 +178,7 @@ class AuxiliaryParameters:
                 parametrize.remove_parametrizations(modules[name], "weight", leave_parametrized=True)
 
 
-def autoprune_rounds(ctx, aux: AuxiliaryParameters, weight_half, aux_half) -> list[dict]:
+def autoprune_rounds(ctx: RunContext, aux: AuxiliaryParameters, weight_half, aux_half) -> list[dict]:
     """Alternate weight and auxiliary-parameter passes for autoprune_rounds rounds (resumable)."""
     cfg, model = ctx.cfg, aux.model
     w_opt = make_optimizer(aux.weights(), cfg.optimizer, cfg.finetune_lr, cfg.momentum, cfg.weight_decay)
@@ -284,7 +232,7 @@ def autoprune_rounds(ctx, aux: AuxiliaryParameters, weight_half, aux_half) -> li
     return history
 
 
-def run_autoprune(ctx) -> dict:
+def run_autoprune(ctx: RunContext) -> dict:
     cfg, info = ctx.cfg, ctx.splits.info
     structured = cfg.autoprune_mode == "structured"
     model = dense_network(ctx, gate="after_bn" if structured else None)

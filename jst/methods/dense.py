@@ -1,16 +1,14 @@
 """The dense reference: the unpruned network trained on the whole official training set."""
 from __future__ import annotations
 
-import torch
-
+from jst.engine.context import RunContext
 from jst.engine.train import fit
-from jst.nets.models import build_model
+from jst.methods.common import dense_network, outcome
 
 
-def run_dense(ctx) -> dict:
-    cfg, info = ctx.cfg, ctx.splits.info
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.arch, info.num_classes, info.channels, info.image_size).to(ctx.device)
+def run_dense(ctx: RunContext) -> dict:
+    cfg = ctx.cfg
+    model = dense_network(ctx)
     fit(ctx, model, ctx.splits.full_train, stage="dense", epochs=cfg.dense_epochs, lr=cfg.coarse_lr,
         schedule="cosine")
-    return {"model": model, "dense_model": model, "dense_source": "this run", "extra": {}}
+    return outcome(model, model, "this run")

@@ -36,8 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jst.engine.context import RunContext
 from jst.engine.train import fit
-from jst.methods.common import dense_network, finetune, flops_model, keep_global, load_stage, optimizer_hooks, outcome
+from jst.methods.common import dense_network, finetune, flops_model, load_stage, optimizer_hooks, outcome
+from jst.nets.budget import keep_global
 from jst.nets.flops import output_positions
 from jst.nets.importance import keep_top
 from jst.nets.prunable import Keep, in_dim
@@ -160,7 +162,7 @@ class _Ista:
             proximal_step(g, lr * rho * self.costs[n])
 
 
-def run_ista(ctx) -> dict:
+def run_ista(ctx: RunContext) -> dict:
     cfg, info = ctx.cfg, ctx.splits.info
     model = dense_network(ctx)
     flops = flops_model(ctx, model)

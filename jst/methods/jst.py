@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from jst.core.filter_weights import filter_weights, fold
 from jst.core.search import build_target, coarse_train, search, selected_network
+from jst.engine.context import RunContext
 from jst.engine.train import fit
 from jst.nets.flops import FlopsModel
 
 
-def run_jst(ctx) -> dict:
+def run_jst(ctx: RunContext) -> dict:
     """The JST method: coarse training, search, selection, fine-tuning on the whole training set."""
     cfg = ctx.cfg
     target = build_target(ctx)

@@ -9,12 +9,14 @@ the largest keep fraction whose network meets the FLOPs budget (bisection on ``F
 """
 from __future__ import annotations
 
-from jst.methods.common import dense_network, finetune, flops_model, keep_uniform, outcome, pretrain
+from jst.engine.context import RunContext
+from jst.methods.common import dense_network, finetune, flops_model, outcome, pretrain
+from jst.nets.budget import keep_uniform
 from jst.nets.importance import l1_norm
 from jst.nets.subnetwork import extract
 
 
-def run_l1norm(ctx) -> dict:
+def run_l1norm(ctx: RunContext) -> dict:
     cfg = ctx.cfg
     dense = pretrain(ctx, dense_network(ctx))
     keep, fraction = keep_uniform(l1_norm(dense), flops_model(ctx, dense), cfg.flops_target, cfg.min_channels)

@@ -34,10 +34,12 @@ from torch import nn
 
 from jst.core.thresholds import reward
 from jst.engine import data
+from jst.engine.context import RunContext
 from jst.engine.errors import ConfigError
 from jst.engine.rng import generator
 from jst.engine.train import evaluate, fit, make_optimizer, train_epoch
-from jst.methods.common import dense_network, flops_model, keep_uniform, load_stage, outcome, pretrain
+from jst.methods.common import dense_network, flops_model, load_stage, outcome, pretrain
+from jst.nets.budget import keep_uniform
 from jst.nets.importance import bn_scale, keep_top, l1_norm
 from jst.nets.models import build_pruned
 from jst.nets.prunable import widths as layer_widths
@@ -97,7 +99,8 @@ def reinforce(controller: Controller, optimizer: torch.optim.Optimizer,
     optimizer.step()
 
 
-def features(widths: dict[str, int], dense_widths: dict[str, int], flops_ratio: float, parent_reward: float) -> torch.Tensor:
+def features(widths: dict[str, int], dense_widths: dict[str, int], flops_ratio: float,
+             parent_reward: float) -> torch.Tensor:
     """The controller's input for one parent, one row per layer (the previous decision is added as it runs)."""
     n = len(widths)
     return torch.tensor([[widths[k] / dense_widths[k], i / max(n - 1, 1), flops_ratio, parent_reward]
@@ -132,7 +135,7 @@ class _Distill(nn.Module):
         return out
 
 
-def teacher_student(ctx, student: nn.Module, teacher: nn.Module, source, tag) -> None:
+def teacher_student(ctx: RunContext, student: nn.Module, teacher: nn.Module, source, tag) -> None:
     cfg = ctx.cfg
     wrapped = _Distill(student, teacher, cfg.lstm_kd_temperature)
     opt = make_optimizer(student.parameters(), cfg.optimizer, cfg.lstm_child_lr, cfg.momentum, cfg.weight_decay)
@@ -246,7 +249,7 @@ class _Search:
         return self.epoch >= self.cfg.lstm_max_epochs or self.since_better >= self.cfg.lstm_patience
 
 
-def run_lstm(ctx) -> dict:
+def run_lstm(ctx: RunContext) -> dict:
     cfg = ctx.cfg
     full = ctx.splits.full_train
     train_idx, val_idx = data.split_indices(len(full), cfg.lstm_val_fraction, cfg.seed)

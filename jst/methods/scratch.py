@@ -14,11 +14,12 @@ from pathlib import Path
 
 import torch
 
+from jst.engine.context import RunContext
 from jst.engine.errors import ConfigError
 from jst.engine.train import fit
 from jst.methods.common import outcome
 from jst.nets.flops import count
-from jst.nets.models import build_model, build_pruned, kaiming_init
+from jst.nets.models import build_for, build_pruned, kaiming_init
 
 
 def source_widths(run_dir: str | Path, arch: str, dataset: str) -> dict[str, int]:
@@ -30,11 +31,12 @@ def source_widths(run_dir: str | Path, arch: str, dataset: str) -> dict[str, int
     except (OSError, ValueError) as e:
         raise ConfigError(f"scratch_from={str(run_dir)!r} is not a finished run ({e})") from None
     if record["arch"] != arch or result["dataset"] != dataset:
-        raise ConfigError(f"scratch_from holds a {result['dataset']}/{record['arch']} run; this run is {dataset}/{arch}")
+        raise ConfigError(f"scratch_from holds a {result['dataset']}/{record['arch']} run; "
+                          f"this run is {dataset}/{arch}")
     return {k: int(v) for k, v in record["widths"].items()}
 
 
-def run_scratch(ctx) -> dict:
+def run_scratch(ctx: RunContext) -> dict:
     cfg, info = ctx.cfg, ctx.splits.info
     if not cfg.scratch_from:
         raise ConfigError("method scratch needs the run whose architecture it trains: --set scratch_from=RUN_DIR")
@@ -44,7 +46,7 @@ def run_scratch(ctx) -> dict:
     torch.manual_seed(cfg.seed)
     kaiming_init(model)
     model = model.to(ctx.device)
-    dense_flops = count(build_model(cfg.arch, init=False, **shape), info.input_shape)["flops"]
+    dense_flops = count(build_for(cfg.arch, info, init=False), info.input_shape)["flops"]
     pruned_flops = count(model, info.input_shape)["flops"]
     factor = dense_flops / pruned_flops
     if cfg.scratch_epoch_cap > 0:

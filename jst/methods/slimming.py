@@ -15,7 +15,9 @@ import math
 
 import torch
 
-from jst.methods.common import dense_network, finetune, flops_model, keep_global, optimizer_hooks, outcome, pretrain
+from jst.engine.context import RunContext
+from jst.methods.common import dense_network, finetune, flops_model, optimizer_hooks, outcome, pretrain
+from jst.nets.budget import keep_global
 from jst.nets.importance import bn_scale
 from jst.nets.subnetwork import extract
 
@@ -25,7 +27,7 @@ def bn_scales(model) -> list[torch.nn.Parameter]:
     return [modules[layer.norm].weight for layer in model.prunable_layers()]
 
 
-def run_slimming(ctx) -> dict:
+def run_slimming(ctx: RunContext) -> dict:
     cfg = ctx.cfg
     model = dense_network(ctx)
     scales = bn_scales(model)

@@ -91,8 +91,12 @@ def output_positions(model: nn.Module, input_shape: tuple[int, ...], names: list
     """Positions per output channel of the named modules for one image (H_out * W_out; 1 for linear)."""
     modules = dict(model.named_modules())
     positions: dict[str, int] = {}
-    hooks = [modules[n].register_forward_hook(lambda mod, i, out, name=n: positions.__setitem__(name, out[0, 0].numel()))
-             for n in names]
+
+    def recorder(name: str):
+        def hook(module, inputs, out):
+            positions[name] = out[0, 0].numel()
+        return hook
+    hooks = [modules[n].register_forward_hook(recorder(n)) for n in names]
     was_training = model.training
     model.eval()
     try:

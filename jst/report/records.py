@@ -7,10 +7,10 @@ spelling of every field.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jst.engine.checkpoint import load_json
 from jst.engine.errors import JstError
 
 RECORD = "result.json"
@@ -76,18 +76,10 @@ def is_record(folder: str | Path) -> bool:
     return (Path(folder) / RECORD).is_file()
 
 
-def read_json(path: str | Path) -> dict:
-    """A JSON file, or a one-line JstError naming it."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise JstError(f"{path}: unreadable ({e})") from None
-
-
 def read_record(folder: str | Path) -> RunRecord:
     """The record of the run in ``folder`` (the folder, not the result.json inside it)."""
     folder = Path(folder)
-    r = read_json(folder / RECORD)
+    r = load_json(folder / RECORD)
     try:
         return RunRecord(folder=folder, method=r["method"], dataset=r["dataset"], arch=r["arch"],
                          seed=int(r["seed"]), scale=r["scale"], flops_target=float(r["flops_target"]),

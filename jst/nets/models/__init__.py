@@ -36,6 +36,12 @@ def build_model(arch: str, num_classes: int = 10, in_channels: int = 3, image_si
     return model
 
 
+def build_for(arch: str, info, *, gate: str | None = None, init: bool = True) -> nn.Module:
+    """``build_model`` sized for a dataset: ``info`` (``jst.engine.data.DataInfo``) gives its classes,
+    channels and image size."""
+    return build_model(arch, info.num_classes, info.channels, info.image_size, gate=gate, init=init)
+
+
 def kaiming_init(model: nn.Module) -> None:
     """PAPER.md: "all parameters ... initialized by kaiming normal in Pytorch" (its defaults)."""
     for m in model.modules():
@@ -56,4 +62,4 @@ def build_pruned(arch: str, widths: dict[str, int], **kwargs) -> nn.Module:
     return extract(build_model(arch, init=False, **kwargs), first_k(widths))
 
 
-__all__ = ["ARCHS", "FAMILY", "build_model", "build_pruned", "kaiming_init"]
+__all__ = ["ARCHS", "FAMILY", "build_for", "build_model", "build_pruned", "kaiming_init"]
