@@ -33,7 +33,7 @@ def _seed():
     torch.manual_seed(0)
 
 
-# --- baselines (issue 3): run a method at smoke scale and check its export -------------------------------
+# --- the methods: run one at smoke scale and check its export
 @pytest.fixture(scope="session")
 def smoke_method(data_root, tmp_path_factory):
     """``smoke_method(method, flops_target=0.5, **overrides)`` runs a method end to end in-process on real

@@ -16,7 +16,7 @@ from jst.experiments.compare import plan
 @pytest.mark.parametrize("block", [b for b in grid.BLOCKS if isinstance(b, grid.Block)],
                          ids=grid.block_name)
 def test_block_command_is_a_valid_compare_line(block):
-    argv = shlex.split(block.command())[3:]  # drop "python -m jst"
+    argv = shlex.split(block.command(grid.RESULTS_ROOT, grid.COMMAND_DATA_ROOT))[3:]  # drop "python -m jst"
     args = build_parser().parse_args(argv)
     overrides = dict(parse_assignment(s) for s in args.set)
     assert overrides == block.overrides  # the printed command runs what the block runs
@@ -24,6 +24,18 @@ def test_block_command_is_a_valid_compare_line(block):
                                      [float(t) for t in args.flops_targets.split(",")]):
         make_config(args.scale, args.arch, method=method, dataset=args.dataset, data_root=args.data_root,
                     flops_target=target, seed=seed, **overrides).validate()
+    assert args.out == str(block.folder(grid.RESULTS_ROOT))
+
+
+def test_a_command_names_the_roots_it_is_given(tmp_path):
+    block = grid.CIFAR_RESNET20
+    args = build_parser().parse_args(shlex.split(block.command(tmp_path / "r", tmp_path / "d"))[3:])
+    assert args.out == str(tmp_path / "r" / block.relative) and args.data_root == str(tmp_path / "d" / block.data)
+    sens = next(b for b in grid.BLOCKS if isinstance(b, grid.Sensitivity))
+    only = f"python -m jst.experiments --only {grid.block_name(sens)}"
+    assert sens.command(grid.RESULTS_ROOT, grid.COMMAND_DATA_ROOT) == only   # the defaults go without saying
+    named = f"{only} --results-root {tmp_path / 'r'} --data-root {tmp_path / 'd'}"
+    assert sens.command(tmp_path / "r", tmp_path / "d") == named
 
 
 def test_block_names_are_unique_and_listed(capsys):
@@ -34,40 +46,41 @@ def test_block_names_are_unique_and_listed(capsys):
     assert all(name in out for name in names)
     for b in grid.BLOCKS:  # a sensitivity block's command names a block that exists
         if isinstance(b, grid.Sensitivity):
-            assert b.command().split("--only ")[1] in names
+            assert b.command(grid.RESULTS_ROOT, grid.COMMAND_DATA_ROOT).split("--only ")[1] in names
 
 
-def test_block_runs_comparison_latency_and_sensitivity(data_root, tmp_path, monkeypatch):
-    monkeypatch.setattr(grid, "RESULTS", tmp_path)
+def test_block_runs_comparison_latency_and_sensitivity(data_root, tmp_path):
     block = grid.Block("mnist-lenet5", "mnist", "lenet5", methods=("jst", "dense"), seeds=(0,), scale="smoke")
-    block.run(data_root, "cpu")
-    assert grid.finished(block) == (2, 2)
-    rows = json.loads((block.folder / "table.json").read_text())
+    block.run(tmp_path, data_root, "cpu")
+    assert grid.finished(block, tmp_path) == (2, 2)
+    folder = block.folder(tmp_path)
+    assert folder == tmp_path / "compare" / "mnist-lenet5-smoke"
+    rows = json.loads((folder / "table.json").read_text())
     assert {r["method"] for r in rows} == {"jst", "dense"}
-    latency = json.loads((block.folder / "latency.json").read_text())
+    latency = json.loads((folder / "latency.json").read_text())
     jst = latency["runs"]["jst-f0.5-s0"]
     assert set(jst) == {"1", "64"} and jst["64"]["speedup"]["median"] > 0
     assert latency["trained_weights"] == {"jst-f0.5-s0": True, "dense-f1-s0": True}
     assert "speedup" not in latency["runs"]["dense-f1-s0"]["64"]
 
     sens = grid.Sensitivity("mnist-lenet5", block)
-    sens.run(data_root, "cpu")
-    df = pd.read_csv(sens.csv)
+    sens.run(tmp_path, data_root, "cpu")
+    df = pd.read_csv(sens.csv(tmp_path))
     assert set(df["layer"]) == {"conv1", "conv2", "fc1", "fc2"}
     assert len(df) == 4 * 9 and df["val_acc"].between(0, 1).all()
     assert (df["accuracy drop"] == df["base_acc"] - df["val_acc"]).all()
-    assert grid.finished(sens) == (1, 1)
+    assert grid.finished(sens, tmp_path) == (1, 1)
 
 
     # a wider block over the same folder (one more seed, not run): --tables reports the finished runs only
     wider = grid.Block("mnist-lenet5", "mnist", "lenet5", methods=("jst", "dense"), seeds=(0, 1), scale="smoke")
-    (block.folder / "table.json").unlink()
-    monkeypatch.setattr(grid, "BLOCKS", [wider])
-    assert grid.main(["--tables"]) == 0
-    assert {(r["method"], r["n_seeds"]) for r in json.loads((block.folder / "table.json").read_text())} == \
+    (folder / "table.json").unlink()
+    assert grid.main(["--tables", "--results-root", str(tmp_path)], blocks=[wider]) == 0
+    assert {(r["method"], r["n_seeds"]) for r in json.loads((folder / "table.json").read_text())} == \
         {("jst", 1), ("dense", 1)}
-    assert json.loads((block.folder / "compare.json").read_text())["command"] == wider.command()
-    assert grid.finished(wider) == (2, 4)  # nothing was started
+    recorded = json.loads((folder / "compare.json").read_text())["command"]
+    assert recorded == wider.command(tmp_path, grid.COMMAND_DATA_ROOT)
+    assert grid.finished(wider, tmp_path) == (2, 4)  # nothing was started
 
 
 def test_bad_data_root_is_one_line_error(tmp_path, capsys):

@@ -1,14 +1,24 @@
-"""The threshold explorer, the sensitivity analysis and the stage helpers, on a small target network."""
+"""The threshold explorer, the sensitivity analysis and the notebooks' helpers (run folder, analyses, results
+tables), on a small target network, real MNIST digits and the committed run records."""
+from pathlib import Path
+
 import torch
 
 from jst.book.analyses import updater_roundtrip
 from jst.book.explorer import Explorer, group_layers
+from jst.book.results import collect_results, result_table, widths_by_method
+from jst.book.run import open_run
 from jst.core.filter_weights import filter_weights, fold, init_filter_weights
-from jst.engine.data import load
+from jst.engine.context import Context
+from jst.engine.data import Splits, load
 from jst.experiments.sensitivity import ranking, sensitivity
 from jst.nets.flops import count_params
 from jst.nets.models import build_model
+from jst.nets.prunable import widths
 from jst.nets.subnetwork import extract, mask, masked
+from jst.report.records import read_record
+
+COMPARE = Path(__file__).resolve().parents[1] / "results" / "compare" / "mnist-lenet5-cpu"
 
 
 class Batches:
@@ -119,3 +129,25 @@ def test_updater_roundtrip_is_bit_exact():
     assert checks["pruned"].any() and (~checks["pruned"]).any()
     assert not torch.equal(updated.conv1.weight, model.conv1.weight)  # training changed the kept rows
     assert torch.equal(updated.conv1.weight[1], model.conv1.weight[1])  # a dropped filter is untouched
+
+
+def test_a_notebook_run_is_a_context(data_root, tmp_path):
+    run = open_run("mnist", str(data_root), device="cpu", run_dir=str(tmp_path / "run"),
+                   overrides={"max_train_samples": 200, "max_test_samples": 100})
+    ctx: Context = run
+    assert isinstance(ctx.splits, Splits) and ctx.device == torch.device("cpu")
+    assert run.layers() == ["conv1", "conv2", "fc1", "fc2"] and run.result() is None
+    assert widths(run.target("init")) == run.flops.dense_widths
+
+
+def test_results_tables_read_the_committed_records():
+    record = read_record(COMPARE / "jst-f0.5-s0")
+    table = collect_results([COMPARE])
+    assert len(table) == len(list(COMPARE.glob("*/result.json")))
+    row = table[table["record"] == str(record.folder)].iloc[0]
+    assert row["test acc"] == record.pruned.test_acc and row["FLOPs kept"] == record.pruned.flops_ratio
+    dense_vs_pruned = result_table(record)
+    assert dense_vs_pruned.loc["FLOPs", "pruned"] == record.pruned.flops
+    assert dense_vs_pruned.loc["test accuracy", "dense"] == record.dense.test_acc
+    kept, dense = widths_by_method(COMPARE, 0.5, 0)
+    assert kept["jst"] == record.pruned.widths and dense == record.dense.widths and "dense" not in kept

@@ -48,7 +48,8 @@ def tiny_grey_folder(data_root, tmp_path_factory):
         for image, label in ((ds.data[i], int(ds.targets[i])) for i in range(len(ds))):
             if label in counts and counts[label] < per_class:
                 (root / split / f"digit{label}").mkdir(parents=True, exist_ok=True)
-                Image.fromarray(image.numpy()).resize((8, 8)).save(root / split / f"digit{label}" / f"{counts[label]}.png")
+                path = root / split / f"digit{label}" / f"{counts[label]}.png"
+                Image.fromarray(image.numpy()).resize((8, 8)).save(path)
                 counts[label] += 1
             if all(c == per_class for c in counts.values()):
                 break
@@ -196,6 +197,8 @@ def test_reproduction_chapter_renders_the_committed_records(tmp_path):
     assert "± " in html
     assert len(outputs(nb, "image/png")) >= 1  # at least one accuracy-vs-FLOPs figure
     # every verdict the reproduction notes paste from this chapter is glued here
-    glued = {o.metadata["scrapbook"]["name"] for c in nb.cells for o in c.get("outputs", []) if "scrapbook" in o.get("metadata", {})}
-    pasted = set(re.findall(r"12_reproduction\.ipynb::([\w.]+):s`", (REPO / "book" / "reproduction_notes.md").read_text()))
+    glued = {o.metadata["scrapbook"]["name"] for c in nb.cells for o in c.get("outputs", [])
+             if "scrapbook" in o.get("metadata", {})}
+    notes = (REPO / "book" / "reproduction_notes.md").read_text()
+    pasted = set(re.findall(r"12_reproduction\.ipynb::([\w.]+):s`", notes))
     assert len(pasted) == 36 and pasted <= glued

@@ -1,5 +1,5 @@
-"""The reproduction chapter's tables (jst.report.reproduction) say what the committed run records say: means and
-stds over seeds from the comparison's runs, the best cells, JST's standing and AutoPrune's claim."""
+"""The reproduction chapter's tables (jst.report) say what the committed run records say: means and stds over
+seeds from the comparison's runs, the best cells, JST's standing and AutoPrune's claim."""
 import json
 import statistics
 from pathlib import Path
@@ -8,101 +8,113 @@ import pandas as pd
 import pytest
 
 from jst.experiments import grid
-from jst.report import reproduction
+from jst.report.ablations import SCRATCH_B, ablation_outcomes, ablations, identical_variants
+from jst.report.claims import claims
+from jst.report.comparisons import comparison, finished_comparisons, jst_against_baselines, pair, standings
+from jst.report.hardware import run_hardware
+from jst.report.literature import PUBLISHED, published_beside_ours, unstructured_claim
+from jst.report.policy_drift import policy_drift, policy_drifts
+from jst.report.progress import compute_spent
+from jst.report.prose import glue_key, pasted_numbers
+from jst.report.records import is_record, read_record, read_records
+from jst.report.sparsity_reach import sparsity_reach
+from jst.report.style import best_cells, styled
+from jst.report.training import lr_probe
+from jst.report.verdicts import verdict
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 MNIST = RESULTS / "compare" / "mnist-lenet5-cpu"
 
 
 def runs(method, target):
-    return [json.loads(p.read_text()) for p in sorted(MNIST.glob(f"{method}-f{target:g}-s*/result.json"))]
+    return read_records(MNIST, f"{method}-f{target:g}-s*")
 
 
 def test_comparison_means_and_stds_come_from_the_runs():
-    df = reproduction.comparison(MNIST, 0.5).set_index("method")
+    df = comparison(MNIST, 0.5).set_index("method")
     for method in ("jst", "l1norm", "autoprune"):
-        accs = [100 * r["pruned"]["test_acc"] for r in runs(method, 0.5)]
+        accs = [100 * r.pruned.test_acc for r in runs(method, 0.5)]
         mean, std = df.loc[method, "test acc (%)"]
         assert mean == pytest.approx(statistics.fmean(accs)) and std == pytest.approx(statistics.stdev(accs))
         assert df.loc[method, "seeds"] == len(accs) == 3
 
 
 def test_best_cells_skip_the_dense_reference():
-    df = reproduction.comparison(MNIST, 0.5)
-    best = reproduction.best_cells(df)
+    df = comparison(MNIST, 0.5)
+    best = best_cells(df)
     dense = df.index[df["method"] == "dense"][0]
     assert all(dense not in rows for rows in best.values())
     top = max(v[0] for m, v in zip(df["method"], df["test acc (%)"]) if m != "dense")
     assert {df.at[i, "test acc (%)"][0] for i in best["test acc (%)"]} == {top}
-    assert "font-weight: bold" in reproduction.styled(df).to_html()
+    assert "font-weight: bold" in styled(df).to_html()
 
 
 def test_a_one_seed_row_shows_its_value_without_a_spread():
-    df = reproduction.comparison(MNIST, 0.5)
+    df = comparison(MNIST, 0.5)
     df.loc[0, "seeds"] = 1
-    text = reproduction.styled(df).data
+    text = styled(df).data
     mean, std = df.at[0, "test acc (%)"]
     assert text.at[0, "test acc (%)"] == f"{mean:.2f}"                # not "± 0.00": one seed has no spread
     assert text.at[1, "test acc (%)"] == "{:.2f} ± {:.2f}".format(*df.at[1, "test acc (%)"])
 
 
 def test_jst_standing_names_the_best_pruning_baseline():
-    r = reproduction.jst_against_baselines(MNIST, 0.5)
-    df = reproduction.comparison(MNIST, 0.5)
+    r = jst_against_baselines(MNIST, 0.5)
+    df = comparison(MNIST, 0.5)
     others = df[~df["method"].isin(["jst", "dense", "scratch"])]  # Scratch-B is JST's own architecture
     assert r["best baseline"] == others.loc[others["test acc (%)"].map(lambda v: v[0]).idxmax(), "method"]
     assert r["verdict"] in ("JST ahead", "JST behind", "within the seed spread")
-    assert reproduction.jst_against_baselines(MNIST, 0.33) is None  # no runs at that target
+    assert jst_against_baselines(MNIST, 0.33) is None  # no runs at that target
 
 
 def test_the_numbers_the_notes_quote_are_read_from_the_runs():
-    texts = reproduction.pasted_numbers("mnist-lenet5", MNIST, 0.25)
-    assert reproduction.glue_key("mnist-lenet5", 0.25) == "mnist_lenet5_f0_25"
-    accs = [100 * r["pruned"]["test_acc"] for r in runs("slimming", 0.25)]       # seeds 0, 1, 2 in order
+    texts = pasted_numbers("mnist-lenet5", MNIST, 0.25)
+    assert glue_key("mnist-lenet5", 0.25) == "mnist_lenet5_f0_25"
+    accs = [100 * r.pruned.test_acc for r in runs("slimming", 0.25)]       # seeds 0, 1, 2 in order
     assert texts["mnist_lenet5_f0_25_slimming_acc"] == f"{statistics.fmean(accs):.1f}%"
     assert texts["mnist_lenet5_f0_25_slimming_per_seed"] == f"{accs[0]:.1f}%, {accs[1]:.1f}% and {accs[2]:.1f}%"
     assert texts["mnist_lenet5_f0_25_slimming_seeds"] == "3 seeds"
-    jst = [100 * r["pruned"]["test_acc"] for r in runs("jst", 0.25)]
+    jst = [100 * r.pruned.test_acc for r in runs("jst", 0.25)]
     gap, spread = statistics.fmean(jst) - statistics.fmean(accs), max(statistics.stdev(jst), statistics.stdev(accs))
-    assert texts["mnist_lenet5_f0_25_jst_vs_slimming"].startswith(f"{gap:+.1f} points against a larger seed std of {spread:.1f}, ")
+    quoted = texts["mnist_lenet5_f0_25_jst_vs_slimming"]
+    assert quoted.startswith(f"{gap:+.1f} points against a larger seed std of {spread:.1f}, ")
     assert "mnist_lenet5_f0_25_jst_vs_jst" not in texts
     assert not any(k.startswith("mnist_lenet5_f0_5_") for k in texts)  # one FLOPs target at a time
 
 
 def test_autoprune_claim_beside_our_unstructured_run():
-    df = reproduction.unstructured_claim(RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0", MNIST)
+    df = unstructured_claim(RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0", MNIST)
     assert df.loc["published", "compression (weights)"] == 310
-    ours = json.loads((RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0" / "result.json").read_text())["pruned"]
-    assert df.loc["ours", "FLOPs kept"] == ours["flops_ratio"] <= 0.07 + 1e-9
-    assert df.loc["ours", "compression (weights)"] == ours["weight_compression_ratio"]
+    ours = read_record(RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0").pruned
+    assert df.loc["ours", "FLOPs kept"] == ours.flops_ratio <= 0.07 + 1e-9
+    assert df.loc["ours", "compression (weights)"] == ours.weight_compression_ratio
 
 
 def test_one_verdict_rule():
-    assert reproduction.verdict(0.5, 0.2, 3, "a", "b") == "a"
-    assert reproduction.verdict(-0.5, 0.2, 3, "a", "b") == "b"
-    assert reproduction.verdict(0.1, 0.2, 3, "a", "b") == "within the seed spread"
-    assert reproduction.verdict(5.0, 0.0, 1, "a", "b") == "one seed: undecided"
+    assert verdict(0.5, 0.2, 3, "a", "b") == "a"
+    assert verdict(-0.5, 0.2, 3, "a", "b") == "b"
+    assert verdict(0.1, 0.2, 3, "a", "b") == "within the seed spread"
+    assert verdict(5.0, 0.0, 1, "a", "b") == "one seed: undecided"
 
 
 def test_jst_against_scratch_is_read_from_the_table():
-    df = reproduction.comparison(MNIST, 0.5)
-    p = reproduction.pair(df, "jst", "scratch")
-    jst = statistics.fmean(100 * r["pruned"]["test_acc"] for r in runs("jst", 0.5))
-    scratch = statistics.fmean(100 * r["pruned"]["test_acc"] for r in runs("scratch", 0.5))
+    df = comparison(MNIST, 0.5)
+    p = pair(df, "jst", "scratch")
+    jst = statistics.fmean(100 * r.pruned.test_acc for r in runs("jst", 0.5))
+    scratch = statistics.fmean(100 * r.pruned.test_acc for r in runs("scratch", 0.5))
     assert p["jst - scratch (points)"] == pytest.approx(jst - scratch)
-    assert reproduction.pair(df, "jst", "no-such-method") is None
+    assert pair(df, "jst", "no-such-method") is None
 
 
-def test_standings_cover_every_finished_comparison_but_not_the_ablations(monkeypatch):
-    monkeypatch.setattr(grid, "RESULTS", RESULTS)
-    standing, scratch = reproduction.standings(grid.BLOCKS)
+def test_standings_cover_every_finished_comparison_but_not_the_ablations():
+    standing, scratch = standings(grid.BLOCKS, RESULTS)
     finished = [b for b in grid.BLOCKS if isinstance(b, grid.Block) and not b.out
-                and (b.folder / "table.json").exists()]
+                and (b.folder(RESULTS) / "table.json").exists()]
     assert set(standing["comparison"]) <= {b.name for b in finished} and "mnist-lenet5" in set(standing["comparison"])
     row = standing[(standing["comparison"] == "mnist-lenet5") & (standing["FLOPs target"] == 0.5)].iloc[0]
-    assert row.to_dict() == {"comparison": "mnist-lenet5", **reproduction.jst_against_baselines(MNIST, 0.5)}
+    assert row.to_dict() == {"comparison": "mnist-lenet5", **jst_against_baselines(MNIST, 0.5)}
     mnist = scratch[scratch["comparison"] == "mnist-lenet5 at 0.5"].iloc[0]
-    assert mnist["verdict"] == reproduction.pair(reproduction.comparison(MNIST, 0.5), "jst", "scratch")["verdict"]
+    assert mnist["verdict"] == pair(comparison(MNIST, 0.5), "jst", "scratch")["verdict"]
 
 
 def test_claims_follow_the_rule_and_leave_undecided_comparisons_out():
@@ -111,53 +123,53 @@ def test_claims_follow_the_rule_and_leave_undecided_comparisons_out():
          "larger std (points)": 0.1, "verdict": "JST behind"},
         {"comparison": "b", "FLOPs target": 0.5, "seeds": 1, "JST - best (points)": 2.0, "best baseline": "l1norm",
          "larger std (points)": 0.0, "verdict": "one seed: undecided"}])
-    autoprune = reproduction.unstructured_claim(RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0", MNIST)
-    outcomes = pd.DataFrame([{"variant": "no_perturbation", "variant - JST (points)": -1.0, "verdict": "lower than JST"},
-                             {"variant": "fixed_threshold_0.6", "variant - JST (points)": 1.0, "verdict": "higher than JST"},
-                             {"variant": "fixed_threshold_0.8", "variant - JST (points)": -1.0, "verdict": "lower than JST"}])
-    claims = reproduction.claims(standing, pd.DataFrame(), outcomes, autoprune)
-    assert "(larger std 0.100, 3 seeds)" in claims.loc["jst_vs_baselines", "our evidence"]
-    assert "(larger std 0.000, 1 seed)" in claims.loc["jst_vs_baselines", "our evidence"]
-    c = claims["verdict"]
+    autoprune = unstructured_claim(RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0", MNIST)
+    outcomes = pd.DataFrame([{"variant": v, "variant - JST (points)": gap, "verdict": word} for v, gap, word in
+                             (("no_perturbation", -1.0, "lower than JST"),
+                              ("fixed_threshold_0.6", 1.0, "higher than JST"),
+                              ("fixed_threshold_0.8", -1.0, "lower than JST"))])
+    table = claims(standing, pd.DataFrame(), outcomes, autoprune)
+    assert "(larger std 0.100, 3 seeds)" in table.loc["jst_vs_baselines", "our evidence"]
+    assert "(larger std 0.000, 1 seed)" in table.loc["jst_vs_baselines", "our evidence"]
+    c = table["verdict"]
     assert c["jst_vs_baselines"] == "contradicted at cpu scale (1 of 2 comparisons decided)"
     assert c["jst_vs_scratch"] == "not run yet"
     assert c["perturbation"] == "confirmed at cpu scale"
     assert c["thresholds"] == "contradicted at cpu scale"  # one fixed threshold did better
     assert c["updater"] == "not run yet"
     drop = autoprune.loc["ours", "accuracy drop (points)"]
-    dense_std = reproduction.comparison(MNIST, 0.5).set_index("method").loc["dense", "test acc (%)"][1]
+    dense_std = comparison(MNIST, 0.5).set_index("method").loc["dense", "test acc (%)"][1]
     assert autoprune.loc["ours", "dense seed std (points)"] == pytest.approx(dense_std)
     assert c["autoprune_mnist"] == ("not confirmed" if drop > dense_std else "confirmed at cpu scale")
 
 
 def test_published_figures_sit_beside_our_closest_runs():
-    df = reproduction.published_beside_ours(RESULTS)
-    assert len(df) == len(reproduction.PUBLISHED)
-    for row, p in zip(df.to_dict("records"), reproduction.PUBLISHED):
+    df = published_beside_ours(RESULTS)
+    assert len(df) == len(PUBLISHED)
+    for row, p in zip(df.to_dict("records"), PUBLISHED):
         folder = RESULTS / p["ours"]
-        if not (folder / "result.json").exists() and not (folder / "table.json").exists():
+        if not is_record(folder) and not (folder / "table.json").exists():
             assert row["FLOPs kept"] == "not run yet"
     unstructured = df[df["ours"] == "autoprune-unstructured/mnist-lenet5-s0"].iloc[0]
-    ours = json.loads((RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0" / "result.json").read_text())["pruned"]
-    assert unstructured["FLOPs kept"] == f"{ours['flops_ratio']:.3f}"
+    ours = read_record(RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0").pruned
+    assert unstructured["FLOPs kept"] == f"{ours.flops_ratio:.3f}"
     for row in df[df["ours"].str.startswith("compare/") & (df["FLOPs kept"] != "not run yet")].to_dict("records"):
         several = int(row["seeds"]) > 1          # a spread is shown only where there are seeds to spread
         assert ("±" in row["FLOPs kept"]) == several and ("larger std" in row["accuracy drop (points)"]) == several
 
 
 def test_comparison_names_the_hardware_each_run_recorded():
-    df = reproduction.comparison(MNIST, 0.5).set_index("method")
-    recorded = json.loads((MNIST / "jst-f0.5-s0" / "result.json").read_text())["hardware"]
+    df = comparison(MNIST, 0.5).set_index("method")
+    recorded = read_record(MNIST / "jst-f0.5-s0").hardware
     assert f"{recorded['device']}, {recorded['cpu_threads']} threads" in df.loc["jst", "hardware"]
 
 
-def test_compute_spent_sums_the_recorded_wall_times(monkeypatch):
-    monkeypatch.setattr(grid, "RESULTS", RESULTS)
-    df = reproduction.compute_spent(grid.BLOCKS).set_index("block")
+def test_compute_spent_sums_the_recorded_wall_times():
+    df = compute_spent(grid.BLOCKS, RESULTS).set_index("block")
     block = grid.BLOCKS[0]
-    done = [json.loads((r / "result.json").read_text()) for r in block.runs() if (r / "result.json").exists()]
+    done = [read_record(r) for r in block.runs(RESULTS) if is_record(r)]
     assert df.loc[block.name, "finished"] == len(done) > 0
-    assert df.loc[block.name, "wall hours spent"] == pytest.approx(sum(r["wall_time_s"] for r in done) / 3600, abs=0.01)
+    assert df.loc[block.name, "wall hours spent"] == pytest.approx(sum(r.wall_time_s for r in done) / 3600, abs=0.01)
 
 
 def test_ablation_outcomes_pair_each_variant_with_jst_seed_by_seed(tmp_path):
@@ -169,18 +181,18 @@ def test_ablation_outcomes_pair_each_variant_with_jst_seed_by_seed(tmp_path):
     (variant / "jst-f0.5-s0").mkdir(parents=True)
     shutil.copy(cifar / "jst-f0.5-s0" / "result.json", variant / "jst-f0.5-s0" / "result.json")
     table(variant, ["jst"], [0], [0.5])
-    df = reproduction.ablation_outcomes(cifar, tmp_path).set_index("variant")
-    assert set(df.index) == {"same_as_jst", reproduction.SCRATCH_B}
+    df = ablation_outcomes(cifar, tmp_path).set_index("variant")
+    assert set(df.index) == {"same_as_jst", SCRATCH_B}
     assert df.loc["same_as_jst", "variant - JST (points)"] == 0.0
     assert df.loc["same_as_jst", "same-seed differences (points)"] == "s0: +0.00"
     assert df.loc["same_as_jst", "verdict"] == "one seed: undecided"
     assert df.loc["same_as_jst", "JST's architecture on seeds"] == "0"
-    steps = len(json.loads((cifar / "jst-f0.5-s0" / "result.json").read_text())["method_details"]["candidates"])
+    steps = len(read_record(cifar / "jst-f0.5-s0").method_details["candidates"])
     assert df.loc["same_as_jst", "search steps drawing JST's thresholds"] == f"s0: {steps}/{steps}"
-    assert df.loc[reproduction.SCRATCH_B, "JST's architecture on seeds"] == df.loc[reproduction.SCRATCH_B, "seeds"]
-    assert "font-weight: bold" in reproduction.styled(reproduction.ablations(cifar, tmp_path)).to_html()
-    scratch = reproduction.pair(reproduction.comparison(cifar, 0.5), "scratch", "jst")
-    assert df.loc[reproduction.SCRATCH_B, "variant - JST (points)"] == pytest.approx(scratch["scratch - jst (points)"])
+    assert df.loc[SCRATCH_B, "JST's architecture on seeds"] == df.loc[SCRATCH_B, "seeds"]
+    assert "font-weight: bold" in styled(ablations(cifar, tmp_path)).to_html()
+    scratch = pair(comparison(cifar, 0.5), "scratch", "jst")
+    assert df.loc[SCRATCH_B, "variant - JST (points)"] == pytest.approx(scratch["scratch - jst (points)"])
 
 
 def test_a_variant_with_other_widths_is_not_jsts_architecture(tmp_path):
@@ -192,7 +204,7 @@ def test_a_variant_with_other_widths_is_not_jsts_architecture(tmp_path):
     (tmp_path / "wider" / "jst-f0.5-s0").mkdir(parents=True)
     (tmp_path / "wider" / "jst-f0.5-s0" / "result.json").write_text(json.dumps(record))
     table(tmp_path / "wider", ["jst"], [0], [0.5])
-    df = reproduction.ablation_outcomes(cifar, tmp_path).set_index("variant")
+    df = ablation_outcomes(cifar, tmp_path).set_index("variant")
     assert df.loc["wider", "JST's architecture on seeds"] == "none"
 
 
@@ -205,78 +217,79 @@ def test_identical_variants_are_found_by_their_networks(tmp_path):
         (tmp_path / name / "jst-f0.5-s0").mkdir(parents=True)
         shutil.copy(cifar / f"{source}-f0.5-s0" / "result.json", tmp_path / name / "jst-f0.5-s0" / "result.json")
         table(tmp_path / name, ["jst"], [0], [0.5])
-    assert reproduction.identical_variants(tmp_path) == [["a", "b"]]
+    assert identical_variants(tmp_path) == [["a", "b"]]
 
 
 def test_the_committed_fixed_threshold_variants_ended_in_one_network():
     """The reproduction notes explain why: the budget projection scales any uniform threshold that draws
     over the budget to the same one. Each candidate's threshold x scale is that one threshold."""
     root = RESULTS / "ablations" / "cifar10_sample-resnet20-cpu"
-    assert ["fixed_threshold_0.6", "fixed_threshold_0.8"] in reproduction.identical_variants(root)
+    assert ["fixed_threshold_0.6", "fixed_threshold_0.8"] in identical_variants(root)
     for seed_run in (root / "fixed_threshold_0.6").glob("jst-f0.5-s*"):
         if not (root / "fixed_threshold_0.8" / seed_run.name).exists():
             continue  # a seed only one of them has run
-        low = json.loads((seed_run / "result.json").read_text())["method_details"]["candidates"]
-        high = json.loads((root / "fixed_threshold_0.8" / seed_run.name / "result.json").read_text())["method_details"]["candidates"]
+        low = read_record(seed_run).method_details["candidates"]
+        high = read_record(root / "fixed_threshold_0.8" / seed_run.name).method_details["candidates"]
         for a, b in zip(low, high):
             layer = next(iter(a["thresholds"]))
-            assert a["thresholds"][layer] * a["threshold_scale"] == pytest.approx(b["thresholds"][layer] * b["threshold_scale"], rel=1e-3)
+            drawn = a["thresholds"][layer] * a["threshold_scale"]
+            assert drawn == pytest.approx(b["thresholds"][layer] * b["threshold_scale"], rel=1e-3)
 
 
 def test_a_runs_hardware_is_read_attempt_by_attempt():
     cpu = {"device": "cpu", "cpu_threads": 2}
-    moved = {"hardware": cpu, "attempts": [{"from_s": 0, "hardware": {"device": "cuda", "gpu": "NVIDIA H100"}},
-                                           {"from_s": 90.0, "hardware": cpu}]}
-    assert reproduction.run_hardware(moved) == ["NVIDIA H100", "cpu, 2 threads"]
-    older = {"hardware": cpu, "attempts": [{"from_s": 0, "hardware": None}, {"from_s": 5.0, "hardware": cpu}]}
-    assert reproduction.run_hardware(older) == ["not recorded", "cpu, 2 threads"]  # resumed from a pre-attempts checkpoint
-    assert reproduction.run_hardware({"hardware": cpu}) == ["cpu, 2 threads"]  # a record from before attempts
+    moved = [{"from_s": 0, "hardware": {"device": "cuda", "gpu": "NVIDIA H100"}}, {"from_s": 90.0, "hardware": cpu}]
+    assert run_hardware(cpu, moved) == ["NVIDIA H100", "cpu, 2 threads"]
+    older = [{"from_s": 0, "hardware": None}, {"from_s": 5.0, "hardware": cpu}]
+    assert run_hardware(cpu, older) == ["not recorded", "cpu, 2 threads"]  # resumed from a pre-attempts checkpoint
+    assert run_hardware(cpu) == ["cpu, 2 threads"]  # a record from before attempts
+    assert run_hardware({}) == ["not recorded"]
 
 
 def test_policy_drift_is_the_final_policys_distance_from_uniform():
     cifar = RESULTS / "compare" / "cifar10_sample-resnet20-cpu"
-    df = reproduction.policy_drift(cifar).set_index("run")
+    df = policy_drift(cifar).set_index("run")
     assert set(df.index) == {p.parent.name for p in cifar.glob("jst-f0.5-s*/result.json")}
-    details = json.loads((cifar / "jst-f0.5-s0" / "result.json").read_text())["method_details"]
+    details = read_record(cifar / "jst-f0.5-s0").method_details
     final = details["policy_probabilities"][-1]
-    assert df.loc["jst-f0.5-s0", "largest |p - uniform|"] == max(abs(p - 1 / len(l)) for l in final for p in l) > 0
+    drift = max(abs(p - 1 / len(layer)) for layer in final for p in layer)
+    assert df.loc["jst-f0.5-s0", "largest |p - uniform|"] == drift > 0
     assert df.loc["jst-f0.5-s0", "search steps T"] == len(details["candidates"])
 
 
-def test_policy_drifts_read_every_finished_comparison(monkeypatch):
-    monkeypatch.setattr(grid, "RESULTS", RESULTS)
-    finished = reproduction.finished_comparisons(grid.BLOCKS)
-    assert finished and all(not b.out and (b.folder / "table.json").exists() for b in finished)
+def test_policy_drifts_read_every_finished_comparison():
+    finished = finished_comparisons(grid.BLOCKS, RESULTS)
+    assert finished and all(not b.out and (b.folder(RESULTS) / "table.json").exists() for b in finished)
     assert not any(b.name.startswith("ablation-") for b in finished)
-    df = reproduction.policy_drifts(grid.BLOCKS)
+    df = policy_drifts(grid.BLOCKS, RESULTS)
     cifar = df[df["comparison"] == grid.CIFAR_RESNET20.name].set_index("run")
-    assert cifar.drop(columns="comparison").equals(reproduction.policy_drift(grid.CIFAR_RESNET20.folder).set_index("run"))
+    assert cifar.drop(columns="comparison").equals(policy_drift(grid.CIFAR_RESNET20.folder(RESULTS)).set_index("run"))
     assert list(df.columns)[0] == "comparison"
 
 
 def test_the_vgg16_block_trains_at_the_largest_probed_rate_at_which_the_dense_network_learns():
-    probe = reproduction.lr_probe(RESULTS / "lr_probe" / "cifar10_sample-vgg16-cpu")
+    probe = lr_probe(RESULTS / "lr_probe" / "cifar10_sample-vgg16-cpu")
     dense = probe[probe["method"] == "dense"].set_index("lr")
     assert not dense.loc[0.1, "learns"] and dense.loc[0.1, "last train acc (%)"] < 15   # PAPER.md's rate collapsed
     assert probe[probe["method"] == "jst"]["learns"].all()                              # JST's network trained at 0.1
     assert grid.CIFAR_VGG16.overrides["coarse_lr"] == max(dense.index[dense["learns"]])
 
 
-def test_sparsity_reach_sums_the_l1_steps_of_slimmings_sparsity_stage(monkeypatch, data_root):
+def test_sparsity_reach_sums_the_l1_steps_of_slimmings_sparsity_stage(data_root):
     from jst.engine.train import lr_at
-    monkeypatch.setattr(grid, "RESULTS", RESULTS)
-    df = reproduction.sparsity_reach(grid.BLOCKS)
+    df = sparsity_reach(grid.BLOCKS, RESULTS)
     cifar = df[df["comparison"] == grid.CIFAR_RESNET20.name].set_index("run")
-    assert set(cifar.index) == {p.parent.name for p in grid.CIFAR_RESNET20.folder.glob("slimming-f*-s*/result.json")}
-    r = json.loads((grid.CIFAR_RESNET20.folder / "slimming-f0.5-s0" / "result.json").read_text())
-    cfg = r["config"]
+    folder = grid.CIFAR_RESNET20.folder(RESULTS)
+    assert set(cifar.index) == {r.name for r in read_records(folder, "slimming-f*-s*")}
+    r = read_record(folder / "slimming-f0.5-s0")
+    cfg = r.config
     images = sum(1 for p in (data_root / "cifar10-sample" / "train").rglob("*") if p.is_file())
     steps = images // cfg["batch_size"]    # the whole CIFAR-10 sample training set, full batches only
     expected = cfg["slimming_lambda"] * steps * sum(lr_at("cosine", cfg["coarse_lr"], e, cfg["coarse_epochs"])
                                                     for e in range(cfg["coarse_epochs"]))
     row = cifar.loc["slimming-f0.5-s0"]
     assert row["L1 reach"] == pytest.approx(expected) and row["with momentum (at most)"] == pytest.approx(10 * expected)
-    assert row["threshold"] == r["method_details"]["threshold"] and row["sparsity epochs"] == cfg["coarse_epochs"]
+    assert row["threshold"] == r.method_details["threshold"] and row["sparsity epochs"] == cfg["coarse_epochs"]
     paper = df.iloc[-1]
     assert paper["comparison"].startswith("paper preset") and paper["steps per epoch"] == 50_000 // 128
     assert paper["L1 reach"] > 50 * row["L1 reach"]      # ten times the epochs on ten times the images

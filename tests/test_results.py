@@ -9,7 +9,6 @@ saying so. ``make test-records`` (``pytest tests/test_results.py --all-records``
 
 The weights of large networks (VGG-16) are committed for that lowest seed only (results/README.md): the
 other records of such a folder check their FLOPs and budget on their architecture (``model.json``)."""
-import json
 from pathlib import Path
 
 import pytest
@@ -18,24 +17,25 @@ from jst.engine import data
 from jst.engine.train import evaluate
 from jst.nets.export import load_exported
 from jst.nets.flops import count, count_sparse
+from jst.report.records import RunRecord, read_records
 
-RUNS = sorted(p.parent for p in (Path(__file__).resolve().parents[1] / "results").rglob("result.json")
-              if (p.parent / "model" / "model.json").exists())
-RECORDS = {run: json.loads((run / "result.json").read_text()) for run in RUNS}
+RECORDS = {r.folder: r for r in read_records(Path(__file__).resolve().parents[1] / "results", recursive=True)
+           if (r.folder / "model" / "model.json").exists()}
+RUNS = sorted(RECORDS)
 IDS = ["/".join(r.parts[-2:]) for r in RUNS]
 EXPENSIVE_EVAL_FLOPS = 1e11
 
 
-def eval_flops(r: dict) -> float:
+def eval_flops(r: RunRecord) -> float:
     """FLOPs of one pass of the exported network over the run's test set."""
-    return r["pruned"]["flops"] * r["data"]["test"]
+    return r.pruned.flops * r.data["test"]
 
 
 def lowest_seed(run: Path) -> int:
     """The lowest seed among the records of this run's folder, method and FLOPs target."""
     r = RECORDS[run]
-    return min(o["seed"] for p, o in RECORDS.items() if p.parent == run.parent
-               and (o["method"], o["flops_target"]) == (r["method"], r["flops_target"]))
+    return min(o.seed for p, o in RECORDS.items() if p.parent == run.parent
+               and (o.method, o.flops_target) == (r.method, r.flops_target))
 
 
 def has_weights(run: Path) -> bool:
@@ -47,26 +47,26 @@ def test_there_are_committed_runs():
 
 
 def test_the_lowest_seed_of_every_method_has_its_weights():
-    assert [r for r in RUNS if RECORDS[r]["seed"] == lowest_seed(r) and not has_weights(r)] == []
+    assert [r for r in RUNS if RECORDS[r].seed == lowest_seed(r) and not has_weights(r)] == []
 
 
 @pytest.mark.parametrize("run", RUNS, ids=IDS)
 def test_committed_model_reproduces_its_result(run, data_root, request):
     r = RECORDS[run]
     model = load_exported(run / "model", weights=has_weights(run))
-    counter = count_sparse if r["pruned"].get("counting", "").startswith("sparse") else count  # weight pruning
-    assert counter(model, tuple(r["data"]["input_shape"]))["flops"] == r["pruned"]["flops"]
-    if r["method"] != "dense":  # the dense reference keeps every FLOP by definition
-        assert r["meets_budget"] and r["pruned"]["flops_ratio"] <= r["flops_target"] + 1e-9
+    counter = count_sparse if (r.pruned.counting or "").startswith("sparse") else count  # weight pruning
+    assert counter(model, r.input_shape)["flops"] == r.pruned.flops
+    if r.method != "dense":  # the dense reference keeps every FLOP by definition
+        assert r.meets_budget and r.pruned.flops_ratio <= r.flops_target + 1e-9
     if not has_weights(run):
         pytest.skip(f"FLOPs and budget reproduced; the weights are not committed (results/README.md): seed "
                     f"{lowest_seed(run)} of this method reproduces its accuracy")
-    if (eval_flops(r) > EXPENSIVE_EVAL_FLOPS and r["seed"] != lowest_seed(run)
+    if (eval_flops(r) > EXPENSIVE_EVAL_FLOPS and r.seed != lowest_seed(run)
             and not request.config.getoption("--all-records")):
         pytest.skip(f"FLOPs and budget reproduced; the accuracy costs {eval_flops(r) / 1e12:.2f} TFLOPs: seed "
                     f"{lowest_seed(run)} of this method reproduces it, make test-records every record")
-    cfg = r["config"]
+    cfg = r.config
     root = data_root / Path(cfg["data_root"]).name if cfg["dataset"] == "imagefolder" else data_root
     splits = data.load(cfg["dataset"], root, seed=cfg["seed"], max_test_samples=cfg["max_test_samples"],
                        image_size=cfg["image_size"], workers=0)
-    assert evaluate(model, splits.test, 500, "cpu")["acc"] == r["pruned"]["test_acc"]
+    assert evaluate(model, splits.test, 500, "cpu")["acc"] == r.pruned.test_acc

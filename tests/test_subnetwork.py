@@ -7,7 +7,7 @@ from jst.core.sampler import sample
 from jst.core.updater import write_back
 from jst.nets.models import build_model
 from jst.nets.prunable import full_keep, widths
-from jst.nets.subnetwork import extract, mask
+from jst.nets.subnetwork import extract, mask, masked, masking_is_exact
 
 ARCHS = [("lenet5", 1, 28), ("lenet300", 1, 28), ("resnet20", 3, 32), ("vgg16", 3, 32), ("resnet18", 3, 32),
          ("resnet50", 3, 32)]
@@ -81,3 +81,28 @@ def test_mask_zeroes_only_dropped_filter_weights():
         kept[keep[name]] = True
         assert torch.all(alpha[~kept] == 0)
         assert torch.equal(alpha[kept], filter_weights(model)[name][kept])
+
+
+@pytest.mark.parametrize("arch,c,size", ARCHS)
+def test_masking_in_place_computes_the_masked_copy_and_restores_the_target(arch, c, size):
+    model = _target(arch, c, size)
+    keep = _keep(model, seed=5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(4, c, size, size)
+    with torch.no_grad(), masked(model, keep) as m:
+        in_place = m(x)
+    assert torch.equal(in_place, mask(model, keep).eval()(x))
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_masking_restores_the_target_when_the_body_fails():
+    model = _target("lenet5", 1, 28)
+    before = {k: v.clone() for k, v in filter_weights(model).items()}
+    with pytest.raises(RuntimeError), masked(model, _keep(model)):
+        raise RuntimeError
+    assert all(torch.equal(v, before[k]) for k, v in filter_weights(model).items())
+
+
+def test_masking_is_exact_only_with_the_filter_weight_after_batch_norm():
+    assert masking_is_exact(_target("resnet20", 3, 32))
+    assert not masking_is_exact(_target("resnet20", 3, 32, gate="before_bn"))

@@ -154,7 +154,8 @@ def _wait_loaded(driver, timeout: float = 20.0) -> None:
 def _move_slider(driver, slider, key) -> dict:
     state = """const r = arguments[0].closest('.jst-explorer');
                return {metrics: r.querySelector('.metrics').textContent,
-                       kept: Array.from(r.querySelectorAll('rect.kept')).map(e => e.getAttribute('data-kept')).join(',')};"""
+                       kept: Array.from(r.querySelectorAll('rect.kept'))
+                                  .map(e => e.getAttribute('data-kept')).join(',')};"""
     before = driver.execute_script(state, slider)
     value = slider.get_attribute("value")
     slider.send_keys(key)

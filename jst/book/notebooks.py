@@ -58,8 +58,8 @@ def execute(name: str, out_dir: Path, parameters: dict, *, kernel: str = "python
 
 
 def common_parameters(args) -> dict:
-    from jst.engine.data import default_data_root
     from jst.book.run import default_run_dir
+    from jst.engine.data import default_data_root
     data_root = str(Path(args.data_root or default_data_root() or "../shared/data").resolve())
     run_dir = default_run_dir(args.dataset, args.arch, args.scale, args.flops_target, args.seed, args.run_root)
     params = {"dataset": args.dataset, "data_root": data_root, "arch": args.arch, "scale": args.scale,

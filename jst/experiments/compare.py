@@ -22,6 +22,7 @@ from pathlib import Path
 from jst.config import make_config
 from jst.engine import checkpoint
 from jst.engine.errors import ConfigError, JstError, TrainingDiverged
+from jst.report.records import is_record, read_record
 
 METRICS = {"test_acc": ("pruned", "test_acc"), "flops_ratio": ("pruned", "flops_ratio"),
            "params_ratio": ("pruned", "params_ratio"), "wall_time_s": ("wall_time_s",)}
@@ -102,19 +103,17 @@ def table(out, methods, seeds, flops_targets) -> list[dict]:
     for target in flops_targets:
         for method in methods:
             names = [run_name(method, _target_of(method, target), s) for s in seeds]
-            results = [json.loads((out / n / "result.json").read_text()) for n in names
-                       if (out / n / "result.json").exists()]
-            if not results:
+            records = [read_record(out / n) for n in names if is_record(out / n)]
+            if not records:
                 continue
-            row = {"method": method, "flops_target": target, "n_seeds": len(results)}
+            row = {"method": method, "flops_target": target, "n_seeds": len(records)}
             for metric, path in METRICS.items():
-                values = [_get(r, path) for r in results]
+                values = [_get(r.raw, path) for r in records]   # checked finite, named by its path in the record
                 row[f"{metric}_mean"] = statistics.fmean(values)
                 row[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-            row["meets_budget"] = all(r["meets_budget"] for r in results)  # each run against its own target
-            row.update(dataset=results[0]["dataset"], arch=results[0]["arch"], scale=results[0]["scale"],
-                       seeds=[r["seed"] for r in results],
-                       runs=[n for n in names if (out / n / "result.json").exists()])
+            row["meets_budget"] = all(r.meets_budget for r in records)  # each run against its own target
+            row.update(dataset=records[0].dataset, arch=records[0].arch, scale=records[0].scale,
+                       seeds=[r.seed for r in records], runs=[r.name for r in records])
             rows.append(row)
     checkpoint.save_json(rows, out / "table.json")
     with open(out / "table.csv", "w", newline="") as f:

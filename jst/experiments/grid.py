@@ -1,15 +1,17 @@
 """The reproduction's experiment grid: every comparison, ablation and sensitivity curve of the book.
 
-  python -m jst.experiments.grid --list                       # the blocks, their runs, and which are finished
-  python -m jst.experiments.grid                              # run everything not yet finished, block by block
-  python -m jst.experiments.grid --only cifar10_sample-resnet20 ablation-no_perturbation
-  python -m jst.experiments.grid --tables                     # rewrite the tables from the finished runs only
+  python -m jst.experiments --list                       # the blocks, their runs, and which are finished
+  python -m jst.experiments                              # run everything not yet finished, block by block
+  python -m jst.experiments --only cifar10_sample-resnet20 ablation-no_perturbation
+  python -m jst.experiments --tables                     # rewrite the tables from the finished runs only
 
-Each block is a ``jst.experiments.compare`` grid (methods x seeds x FLOPs targets on one dataset/arch) written under
-``results/``; finished runs (with result.json) are reused and an interrupted run resumes from its
-checkpoints, so the command continues across sessions. An ablation is JST with one reconstructed choice
-changed (``overrides``), one comparison folder per variant. A sensitivity block evaluates the coarse-trained
-target of a finished JST run (its checkpoint) and writes ``results/sensitivity/<name>.csv``.
+Each block is a ``jst.experiments.compare`` grid (methods x seeds x FLOPs targets on one dataset/arch) written
+under the results root (``--results-root``, default ``results/``); finished runs (with result.json) are
+reused and an interrupted run resumes from its checkpoints, so the command continues across sessions. An
+ablation is JST with one reconstructed choice changed (``overrides``), one comparison folder per variant. A
+sensitivity block evaluates the coarse-trained target of a finished JST run (its checkpoint) and writes
+``<results root>/sensitivity/<name>.csv``. A block knows its folder relative to the results root; every
+path is made from the root it is given.
 
 The blocks are listed in the order they run: cheapest and most important first, so a machine with less
 time still finishes whole blocks.
@@ -24,9 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jst.engine.errors import JstError
-from jst.experiments.compare import compare, plan, run_name
+from jst.experiments.compare import compare, plan, run_name, save_request, table
+from jst.report.records import is_record
 
-RESULTS = Path("results")
+RESULTS_ROOT = "results"        # the committed records, relative to the checkout: the default --results-root
+COMMAND_DATA_ROOT = "../shared/data"  # the data folder the printed commands name: the documented layout
 ALL_METHODS = ("jst", "dense", "l1norm", "slimming", "ista", "autoprune", "lstm", "scratch")
 SCALE = "cpu"
 
@@ -42,41 +46,49 @@ class Block:
     seeds: tuple[int, ...] = (0, 1, 2)
     flops_targets: tuple[float, ...] = (0.5,)
     overrides: dict = field(default_factory=dict)
-    out: str = ""
+    out: str = ""                       # folder under the results root; "" for compare/<name>-<scale>
     scale: str = SCALE
 
     @property
-    def folder(self) -> Path:
-        return RESULTS / (self.out or f"compare/{self.name}-{self.scale}")
+    def relative(self) -> Path:
+        """The block's folder relative to the results root."""
+        return Path(self.out or f"compare/{self.name}-{self.scale}")
 
-    def runs(self) -> list[Path]:
-        return [self.folder / run_name(m, t, s) for m, t, s in
+    def folder(self, results_root: str | Path) -> Path:
+        return Path(results_root) / self.relative
+
+    def runs(self, results_root: str | Path) -> list[Path]:
+        return [self.folder(results_root) / run_name(m, t, s) for m, t, s in
                 plan(list(self.methods), list(self.seeds), list(self.flops_targets))]
 
-    def command(self) -> str:
+    def command(self, results_root: str | Path, data_root: str | Path) -> str:
+        """The ``python -m jst compare`` line that runs this block with these roots."""
         sets = "".join(f" --set {k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in self.overrides.items())
-        data = f"../shared/data/{self.data}" if self.data else "../shared/data"
+        data = Path(data_root) / self.data if self.data else Path(data_root)
         return (f"python -m jst compare --methods {','.join(self.methods)} --seeds {','.join(map(str, self.seeds))}"
                 f" --flops-targets {','.join(f'{t:g}' for t in self.flops_targets)} --dataset {self.dataset}"
-                f" --arch {self.arch} --data-root {data} --scale {self.scale}{sets} --out {self.folder}")
+                f" --arch {self.arch} --data-root {data} --scale {self.scale}{sets} --out {self.folder(results_root)}")
 
-    def tabulate(self) -> None:
+    def tabulate(self, results_root: str | Path, data_root: str | Path) -> None:
         """Rewrite compare.json and the table from the finished runs, starting none: a block part-way through
         reports what it has, each row with its number of seeds."""
-        from jst.experiments.compare import save_request, table
-        save_request(self.folder, self.methods, self.seeds, self.flops_targets, dataset=self.dataset, arch=self.arch,
-                     scale=self.scale, overrides=dict(self.overrides), command=self.command())
-        table(self.folder, list(self.methods), list(self.seeds), list(self.flops_targets))
+        folder = self.folder(results_root)
+        save_request(folder, self.methods, self.seeds, self.flops_targets, dataset=self.dataset, arch=self.arch,
+                     scale=self.scale, overrides=dict(self.overrides), command=self.command(results_root, data_root))
+        table(folder, list(self.methods), list(self.seeds), list(self.flops_targets))
 
-    def run(self, data_root: Path, device: str) -> None:
-        """The grid, then the CPU latency of every exported network against its dense one (jst.experiments.latency)."""
+    def run(self, results_root: str | Path, data_root: Path, device: str, command: str | None = None) -> None:
+        """The grid, then the CPU latency of every exported network against its dense one
+        (jst.experiments.latency). ``command`` is recorded in compare.json (default: this block's command
+        naming ``data_root``)."""
         from jst.experiments.latency import measure
+        folder = self.folder(results_root)
         root = data_root / self.data if self.data else data_root
         compare(self.methods, self.seeds, self.flops_targets, dataset=self.dataset, arch=self.arch, data_root=root,
-                scale=self.scale, out=self.folder, overrides=dict(self.overrides) or None, device=device,
-                command=self.command())
+                scale=self.scale, out=folder, overrides=dict(self.overrides) or None, device=device,
+                command=command or self.command(results_root, data_root))
         if "dense" in self.methods:
-            measure(self.folder)
+            measure(folder)
 
 
 @dataclass(frozen=True)
@@ -85,35 +97,39 @@ class Sensitivity:
     name: str
     source: Block                       # the block whose seed-0 JST run provides the coarse checkpoint
 
-    @property
-    def csv(self) -> Path:
-        return RESULTS / "sensitivity" / f"{self.name}.csv"
+    def csv(self, results_root: str | Path) -> Path:
+        return Path(results_root) / "sensitivity" / f"{self.name}.csv"
 
-    def runs(self) -> list[Path]:
-        return [self.csv]
+    def runs(self, results_root: str | Path) -> list[Path]:
+        return [self.csv(results_root)]
 
-    def command(self) -> str:
-        return f"python -m jst.experiments.grid --only sensitivity-{self.name}"
+    def command(self, results_root: str | Path, data_root: str | Path) -> str:
+        """The ``python -m jst.experiments`` line that runs this block; a root is named where it is not the
+        command's default."""
+        roots = "" if Path(results_root) == Path(RESULTS_ROOT) else f" --results-root {results_root}"
+        roots += "" if Path(data_root) == Path(COMMAND_DATA_ROOT) else f" --data-root {data_root}"
+        return f"python -m jst.experiments --only sensitivity-{self.name}{roots}"
 
-    def run(self, data_root: Path, device: str) -> None:
-        from jst.book import stages
+    def run(self, results_root: str | Path, data_root: Path, device: str) -> None:
+        from jst.book.run import open_run
         from jst.core.filter_weights import fold
         from jst.experiments import sensitivity
         b = self.source
-        run_dir = b.folder / run_name("jst", b.flops_targets[0], b.seeds[0])
+        run_dir = b.folder(results_root) / run_name("jst", b.flops_targets[0], b.seeds[0])
         root = data_root / b.data if b.data else data_root
-        run = stages.open_run(b.dataset, str(root), b.arch, b.scale, b.flops_targets[0], b.seeds[0], device,
-                              str(run_dir), dict(b.overrides))
+        run = open_run(b.dataset, str(root), b.arch, b.scale, b.flops_targets[0], b.seeds[0], device,
+                       str(run_dir), dict(b.overrides))
         if not (run_dir / "checkpoints" / "coarse.pt").exists():
             run.ensure("coarse")  # the committed record has no checkpoints: train (or resume) the coarse stage
         df = sensitivity.sensitivity(fold(run.target("coarse")), run.splits.val,
                                      batch_size=run.cfg.eval_batch_size, device=run.device)
         df["dataset"], df["arch"], df["run"] = b.dataset if not b.data else b.data, b.arch, str(run_dir)
         df["base_acc"] = df.attrs.get("base_acc")
-        self.csv.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.csv.with_suffix(".tmp")
+        csv = self.csv(results_root)
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        tmp = csv.with_suffix(".tmp")
         df.to_csv(tmp, index=False)
-        tmp.replace(self.csv)
+        tmp.replace(csv)
 
 
 def _cifar(arch: str, **kw) -> Block:
@@ -152,49 +168,60 @@ def block_name(b: Block | Sensitivity) -> str:
     return f"ablation-{Path(b.out).name}" if b.out.startswith("ablations/") else b.name
 
 
-def finished(b: Block | Sensitivity) -> tuple[int, int]:
-    """(finished runs, runs) of a block."""
-    runs = b.runs()
-    done = sum((p / "result.json").exists() if p.suffix != ".csv" else p.exists() for p in runs)
+def finished(b: Block | Sensitivity, results_root: str | Path) -> tuple[int, int]:
+    """(finished runs, runs) of a block under ``results_root``."""
+    runs = b.runs(results_root)
+    done = sum(p.exists() if isinstance(b, Sensitivity) else is_record(p) for p in runs)
     return done, len(runs)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, blocks: list[Block | Sensitivity] | None = None) -> int:
+    """``python -m jst.experiments`` over ``blocks`` (default: the grid, ``BLOCKS``)."""
     from jst.engine.data import default_data_root
+    grid = BLOCKS if blocks is None else blocks
     p = argparse.ArgumentParser(prog="python -m jst.experiments", description=__doc__.splitlines()[0])
-    names = [block_name(b) for b in BLOCKS]
+    names = [block_name(b) for b in grid]
     p.add_argument("--only", nargs="+", choices=names, metavar="BLOCK", help=f"run only these ({', '.join(names)})")
     p.add_argument("--list", action="store_true", help="list the blocks and how many runs are finished")
     p.add_argument("--tables", action="store_true",
                    help="rewrite the tables of the blocks that have finished runs, from those runs; starts none")
-    p.add_argument("--data-root", default=None, help="default: $JST_DATA_ROOT, else ../shared/data")
+    p.add_argument("--results-root", default=RESULTS_ROOT,
+                   help=f"folder the blocks write under (default: {RESULTS_ROOT})")
+    p.add_argument("--data-root", default=None, help=f"default: $JST_DATA_ROOT, else {COMMAND_DATA_ROOT}")
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
-    blocks = [b for b in BLOCKS if not args.only or block_name(b) in args.only]
+    blocks = [b for b in grid if not args.only or block_name(b) in args.only]
+    results = args.results_root
+    shown = args.data_root or COMMAND_DATA_ROOT   # the data root the printed and recorded commands name
     if args.list:
         for b in blocks:
-            done, total = finished(b)
-            print(f"{block_name(b):48s} {done:3d}/{total:<3d} {b.command()}")
+            done, total = finished(b, results)
+            print(f"{block_name(b):48s} {done:3d}/{total:<3d} {b.command(results, shown)}")
         return 0
     if args.tables:
         for b in blocks:
-            if isinstance(b, Block) and finished(b)[0]:
-                b.tabulate()
-                print(f"[jst.experiments] {block_name(b)}: table of {finished(b)[0]}/{finished(b)[1]} runs -> {b.folder}")
+            done, total = finished(b, results)
+            if isinstance(b, Block) and done:
+                b.tabulate(results, shown)
+                print(f"[jst.experiments] {block_name(b)}: table of {done}/{total} runs -> {b.folder(results)}")
         return 0
-    data_root = Path(args.data_root or default_data_root() or "../shared/data")
+    data_root = Path(args.data_root or default_data_root() or COMMAND_DATA_ROOT)
     if not data_root.is_dir():
         print(f"error: data root {data_root} does not exist", file=sys.stderr)
         return 2
     failed = []
     for b in blocks:
         t0 = time.time()
-        print(f"[jst.experiments] {block_name(b)}: {b.command()}", flush=True)
+        command = b.command(results, shown)
+        print(f"[jst.experiments] {block_name(b)}: {command}", flush=True)
         try:
-            b.run(data_root, args.device)
+            if isinstance(b, Block):
+                b.run(results, data_root, args.device, command)
+            else:
+                b.run(results, data_root, args.device)
         except JstError as e:  # a failed block does not stop the others; listed at the end
             failed.append(f"{block_name(b)}: {e}")
-        done, total = finished(b)
+        done, total = finished(b, results)
         print(f"[jst.experiments] {block_name(b)}: {done}/{total} finished ({time.time() - t0:.0f} s)", flush=True)
     if failed:
         print("error: some blocks failed:\n  " + "\n  ".join(failed), file=sys.stderr)

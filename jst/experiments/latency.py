@@ -10,7 +10,6 @@ pruned median latency. The figures, with the machine and its load average, go to
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -22,6 +21,7 @@ from jst.engine import checkpoint
 from jst.engine.errors import JstError
 from jst.experiments.timing import interleaved, summary
 from jst.nets.export import load_exported
+from jst.report.records import read_record
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor):
@@ -52,7 +52,7 @@ def measure(folder: str | Path, batch_sizes=(1, 64), repeats: int = 30, warmup: 
         trained = {r.name: (r / "model" / "model.safetensors").exists() for r in seed_runs}
         models = {r.name: load_exported(r / "model", weights=trained[r.name]) for r in seed_runs}
         record["trained_weights"].update(trained)
-        shape = json.loads((seed_runs[0] / "result.json").read_text())["data"]["input_shape"]
+        shape = read_record(seed_runs[0]).input_shape
         for batch in batch_sizes:
             x = torch.randn(batch, *shape)
             times = interleaved({name: _forward(m, x) for name, m in models.items()}, repeats, warmup=warmup)

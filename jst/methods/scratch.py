@@ -15,11 +15,12 @@ from pathlib import Path
 import torch
 
 from jst.engine.context import RunContext
-from jst.engine.errors import ConfigError
+from jst.engine.errors import ConfigError, JstError
 from jst.engine.train import fit
 from jst.methods.common import outcome
 from jst.nets.flops import count
 from jst.nets.models import build_for, build_pruned, kaiming_init
+from jst.report.records import read_record
 
 
 def source_widths(run_dir: str | Path, arch: str, dataset: str) -> dict[str, int]:
@@ -27,11 +28,11 @@ def source_widths(run_dir: str | Path, arch: str, dataset: str) -> dict[str, int
     run_dir = Path(run_dir)
     try:
         record = json.loads((run_dir / "model" / "model.json").read_text())
-        result = json.loads((run_dir / "result.json").read_text())
-    except (OSError, ValueError) as e:
+        source_dataset = read_record(run_dir).dataset
+    except (OSError, ValueError, JstError) as e:
         raise ConfigError(f"scratch_from={str(run_dir)!r} is not a finished run ({e})") from None
-    if record["arch"] != arch or result["dataset"] != dataset:
-        raise ConfigError(f"scratch_from holds a {result['dataset']}/{record['arch']} run; "
+    if record["arch"] != arch or source_dataset != dataset:
+        raise ConfigError(f"scratch_from holds a {source_dataset}/{record['arch']} run; "
                           f"this run is {dataset}/{arch}")
     return {k: int(v) for k, v in record["widths"].items()}
 

@@ -24,7 +24,8 @@ def load(folder: str | Path) -> dict[str, dict]:
         try:
             found[name] = json.loads(path.read_text())
         except (OSError, ValueError) as e:
-            raise JstError(f"{path}: no benchmark record ({e}); run python -m benchmarks.run_all --out {folder}") from None
+            raise JstError(f"{path}: no benchmark record ({e}); "
+                           f"run python -m benchmarks.run_all --out {folder}") from None
     return found
 
 

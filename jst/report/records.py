@@ -27,12 +27,16 @@ class Network:
     flops_ratio: float = 1.0          # of the dense network's FLOPs (1.0 for the dense side)
     params_ratio: float = 1.0
     source: str | None = None         # the dense side: which network it is
+    counting: str | None = None       # how FLOPs were counted where not per channel (weight pruning: "sparse: ...")
+    weights: int | None = None        # weight pruning: conv/linear weights, and the compression they reached
+    weight_compression_ratio: float | None = None
 
     @classmethod
     def from_json(cls, d: dict) -> "Network":
         return cls(flops=int(d["flops"]), params=int(d["params"]), widths=dict(d["widths"]),
                    test_acc=d.get("test_acc"), macs=d.get("macs"), flops_ratio=d.get("flops_ratio", 1.0),
-                   params_ratio=d.get("params_ratio", 1.0), source=d.get("source"))
+                   params_ratio=d.get("params_ratio", 1.0), source=d.get("source"), counting=d.get("counting"),
+                   weights=d.get("weights"), weight_compression_ratio=d.get("weight_compression_ratio"))
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,11 @@ class RunRecord:
     @property
     def git_commit(self) -> str | None:
         return self.versions.get("git_commit")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One input's shape (channels, height, width), as the run's data recorded it."""
+        return tuple(self.data["input_shape"])
 
 
 def is_record(folder: str | Path) -> bool:

@@ -1,0 +1,135 @@
+"""A comparison folder of the grid as a table of methods, and JST's standing against the others.
+
+Every cell comes from a file under the results root: the comparison's ``table.json`` (mean and std over
+seeds, ``jst.experiments.compare``), its ``latency.json`` (``jst.experiments.latency``) and its runs' records.
+Nothing is typed in: a method that has not run is missing, not filled in.
+"""
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import pandas as pd
+
+from jst.engine.checkpoint import load_json
+from jst.experiments.compare import load_table
+from jst.experiments.grid import Block
+from jst.report.hardware import run_hardware
+from jst.report.records import RunRecord, read_record
+from jst.report.verdicts import verdict
+
+
+def mean_std(values: list[float], scale: float = 1.0) -> tuple[float, float] | None:
+    """(mean, sample std) of per-seed values; the std of one seed is 0 (None for no values)."""
+    if not values:
+        return None
+    return scale * statistics.fmean(values), scale * (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def runs_by_seed(folder: str | Path, runs: str) -> dict[int, RunRecord]:
+    """The records a comparison row names in its ``runs`` cell ("jst-f0.5-s0, jst-f0.5-s1"), by seed."""
+    records = [read_record(Path(folder) / name) for name in runs.split(", ")]
+    return {r.seed: r for r in records}
+
+
+def _speedups(folder: Path, runs: list[str], batch: str) -> list[float]:
+    path = folder / "latency.json"
+    if not path.exists():
+        return []
+    timed = load_json(path)["runs"]
+    return [timed[r][batch]["speedup"]["median"] for r in runs if "speedup" in timed.get(r, {}).get(batch, {})]
+
+
+def _hardware(folder: Path, runs: list[str]) -> str:
+    """What the runs ran on, as each recorded it, each machine once."""
+    seen = []
+    for name in runs:
+        r = read_record(folder / name)
+        for text in run_hardware(r.hardware, r.attempts):
+            if text not in seen:
+                seen.append(text)
+    return "; ".join(seen)
+
+
+def comparison(folder: str | Path, flops_target: float | None = None) -> pd.DataFrame:
+    """One row per method (at ``flops_target``; every target when None) with (mean, std) pairs over seeds:
+    test accuracy, FLOPs and parameters kept, CPU latency speed-up over dense at batch 1 and 64 (dense: 1
+    by definition, when timed), wall time of the whole run and the hardware it ran on."""
+    folder = Path(folder)
+    rows = []
+    timed = (folder / "latency.json").exists()
+    for r in load_table(folder):
+        if flops_target is not None and abs(r["flops_target"] - flops_target) > 1e-9:
+            continue
+        reference = (1.0, 0.0) if r["method"] == "dense" and timed else None
+        rows.append({"method": r["method"], "FLOPs target": r["flops_target"], "seeds": r["n_seeds"],
+                     "test acc (%)": (100 * r["test_acc_mean"], 100 * r["test_acc_std"]),
+                     "FLOPs kept": (r["flops_ratio_mean"], r["flops_ratio_std"]),
+                     "params kept": (r["params_ratio_mean"], r["params_ratio_std"]),
+                     "speed-up b1": reference or mean_std(_speedups(folder, r["runs"], "1")),
+                     "speed-up b64": reference or mean_std(_speedups(folder, r["runs"], "64")),
+                     "wall time (min)": (r["wall_time_s_mean"] / 60, r["wall_time_s_std"] / 60),
+                     "hardware": _hardware(folder, r["runs"]), "meets budget": r["meets_budget"],
+                     "runs": ", ".join(r["runs"])})
+    return pd.DataFrame(rows)
+
+
+def pair(df: pd.DataFrame, a: str, b: str) -> dict | None:
+    """Method ``a`` against method ``b`` in one comparison frame: accuracy gap in points, the larger seed
+    std, and the verdict (None when either has not run)."""
+    if df.empty:
+        return None
+    rows = {m: df[df["method"] == m] for m in (a, b)}
+    if any(r.empty for r in rows.values()):
+        return None
+    ra, rb = rows[a].iloc[0], rows[b].iloc[0]
+    gap = ra["test acc (%)"][0] - rb["test acc (%)"][0]
+    spread = max(ra["test acc (%)"][1], rb["test acc (%)"][1])
+    return {"seeds": int(min(ra["seeds"], rb["seeds"])), f"{a} acc (%)": ra["test acc (%)"][0],
+            f"{a} FLOPs kept": ra["FLOPs kept"][0], f"{b} acc (%)": rb["test acc (%)"][0],
+            f"{b} FLOPs kept": rb["FLOPs kept"][0], f"{a} - {b} (points)": gap, "larger std (points)": spread,
+            "verdict": verdict(gap, spread, min(ra["seeds"], rb["seeds"]), f"{a} ahead", f"{b} ahead")}
+
+
+def jst_against_baselines(folder: str | Path, flops_target: float) -> dict | None:
+    """Where JST stands at one FLOPs target: its accuracy, the best pruning baseline's, the gap and whether
+    it exceeds the larger of the two seed spreads; with one seed nothing is decided (None when JST has not
+    run there). Scratch-B is not a baseline here: it retrains JST's own architecture (``pair`` compares it)."""
+    df = comparison(folder, flops_target)
+    if df.empty:
+        return None
+    pruned = df[df["method"] != "dense"]
+    others = pruned[~pruned["method"].isin(["jst", "scratch"])]
+    if "jst" not in set(pruned["method"]) or others.empty:
+        return None
+    best = others.loc[others["test acc (%)"].map(lambda v: v[0]).idxmax(), "method"]
+    p = pair(pruned, "jst", best)
+    return {"FLOPs target": flops_target, "seeds": p["seeds"], "JST acc (%)": p["jst acc (%)"],
+            "JST FLOPs kept": p["jst FLOPs kept"], "best baseline": best, "its acc (%)": p[f"{best} acc (%)"],
+            "its FLOPs kept": p[f"{best} FLOPs kept"], "JST - best (points)": p[f"jst - {best} (points)"],
+            "larger std (points)": p["larger std (points)"],
+            "verdict": p["verdict"].replace("jst ahead", "JST ahead").replace(f"{best} ahead", "JST behind")}
+
+
+def finished_comparisons(blocks, results_root: str | Path) -> list[Block]:
+    """The method comparisons of the grid that have a table under ``results_root`` (ablations, with their
+    own ``out``, are read by ``jst.report.ablations``; sensitivity blocks have no table)."""
+    return [b for b in blocks if isinstance(b, Block) and not b.out
+            and (b.folder(results_root) / "table.json").exists()]
+
+
+def standings(blocks, results_root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """JST in every finished comparison of the grid (each block, each FLOPs target): against the best
+    pruning baseline (``jst_against_baselines``) and against Scratch-B of its own architecture (``pair``).
+    The claims about JST are read from these two frames."""
+    standing, scratch = [], []
+    for b in finished_comparisons(blocks, results_root):
+        folder = b.folder(results_root)
+        for t in b.flops_targets:
+            r = jst_against_baselines(folder, t)
+            if r:
+                standing.append({"comparison": b.name, **r})
+            p = pair(comparison(folder, t), "jst", "scratch")
+            if p:
+                scratch.append({"comparison": f"{b.name} at {t:g}", **p})
+    return pd.DataFrame(standing), pd.DataFrame(scratch)

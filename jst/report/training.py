@@ -1,0 +1,42 @@
+"""How the grid's runs were trained: the schedules the presets set, and the learning-rate probe that chose
+the VGG-16 block's rate."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from jst.config import make_config
+from jst.engine.runlog import RunLog
+from jst.report.records import read_records
+
+
+def schedules(scale: str = "cpu") -> pd.DataFrame:
+    """The schedule of each model family at ``scale`` (jst.config presets): what the budget bought."""
+    rows = []
+    for family, arch in (("small (LeNets)", "lenet5"), ("cifar (ResNets, VGG)", "resnet20"), ("imagenet", "resnet18")):
+        c = make_config(scale, arch)
+        switch = f"{c.search_epochs[0]} / {c.search_epochs[1]} (switch at {c.search_switch})"
+        rows.append({"family": family, "training images (cap)": c.max_train_samples or "all",
+                     "coarse epochs": c.coarse_epochs, "search steps T": c.search_steps,
+                     "M_t (before / after switch)": switch,
+                     "filter epochs N": c.filter_epochs, "fine-tune epochs": c.finetune_epochs,
+                     "dense epochs": c.dense_epochs, "batch": c.batch_size})
+    return pd.DataFrame(rows)
+
+
+def lr_probe(folder: str | Path) -> pd.DataFrame:
+    """The learning-rate probe: each run's first training stage from scratch (``dense``, or JST's
+    ``coarse``) at its ``coarse_lr``, epoch 1's loss and the last epoch's training accuracy. Training data
+    only: the choice of rate looks at nothing else. A run *learns* when its last epoch's training accuracy
+    is above twice chance."""
+    rows = []
+    for r in read_records(folder):
+        cfg = r.config
+        stage = "dense" if cfg["method"] == "dense" else "coarse"
+        epochs = [e for e in RunLog(r.folder / "log.jsonl").read() if e.get("stage") == stage]
+        rows.append({"run": r.name, "method": cfg["method"], "lr": cfg["coarse_lr"],
+                     "stage": stage, "epochs": len(epochs), "epoch-1 train loss": epochs[0]["train_loss"],
+                     "last train acc (%)": 100 * epochs[-1]["train_acc"],
+                     "learns": epochs[-1]["train_acc"] > 2 / r.data["num_classes"]})
+    return pd.DataFrame(rows).sort_values(["method", "lr"], ascending=[True, False], ignore_index=True)
