@@ -47,12 +47,15 @@ run: setup
 lint: setup
 	$(VENV)/bin/ruff check jst tests benchmarks
 
+# Two pytest-xdist workers (one core each; a file's tests stay on one worker, tests/conftest.py), then the
+# tests that start two training processes themselves, on their own.
 test: setup lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not two_processes"
+	$(PY) -m pytest -q -m two_processes
 
 # Every committed run record's accuracy reproduced (make test reproduces the expensive ones at one seed).
 test-records: setup
-	$(PY) -m pytest -q tests/test_results.py --all-records
+	$(PY) -m pytest -q -n 2 tests/test_results.py --all-records
 
 clean:
 	rm -rf runs .pytest_cache _build

@@ -15,6 +15,7 @@ import json
 import sys
 
 from jst.engine.errors import JstError, TrainingDiverged
+from jst.engine.output import out_argument
 
 STAGES = {"coarse": "coarse", "search": "search", "run": None}
 
@@ -40,7 +41,8 @@ def _run_parser(sub, name: str, help_text: str):
     p.add_argument("--flops-target", type=float, default=0.5, help="fraction of the dense FLOPs to keep")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--out", required=True, help="run folder (resumed if it holds an unfinished run)")
+    p.add_argument("--out", required=True, type=out_argument,
+                   help="run folder (resumed if it holds an unfinished run)")
     p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override any config field (JSON values), e.g. --set search_steps=10")
@@ -81,26 +83,39 @@ def _compare_parser(sub) -> None:
     c.add_argument("--data-root", default=None, help="data folder (default: $JST_DATA_ROOT, else ../shared/data)")
     c.add_argument("--scale", default="cpu", choices=SCALES)
     c.add_argument("--device", default="auto")
-    c.add_argument("--out", required=True, help="folder of the runs and the table (finished runs are reused)")
+    c.add_argument("--out", required=True, type=out_argument,
+                   help="folder of the runs and the table (finished runs are reused)")
     c.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0, 2 for bad input (one line, nothing written is touched; also a folder another
+    process is writing), 3 when training diverged, 130 / 143 when stopped by SIGINT / SIGTERM (the last
+    checkpoint kept; the same command resumes)."""
+    import os
+
+    from jst.engine import stopping
+    from jst.engine.errors import Stopped
     args = build_parser().parse_args(argv)
     try:
-        if args.command in STAGES:
-            return _run(args, STAGES[args.command])
-        if args.command == "flops":
-            return _flops(args)
-        if args.command == "compare":
-            return _compare(args)
-        return _evaluate(args)
+        with stopping.on_signals():
+            if args.command in STAGES:
+                return _run(args, STAGES[args.command])
+            if args.command == "flops":
+                return _flops(args)
+            if args.command == "compare":
+                return _compare(args)
+            return _evaluate(args)
     except JstError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except TrainingDiverged as e:
         print(f"error: training diverged in {e}; the last good checkpoint is kept", file=sys.stderr)
         return 3
+    except (Stopped, KeyboardInterrupt) as stop:
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank stops; one says so
+            print(stopping.message(stop, getattr(args, "out", None)), file=sys.stderr)
+        return stopping.exit_status(stop)
 
 
 def _run(args, until: str | None) -> int:
@@ -169,12 +184,14 @@ def _evaluate(args) -> int:
     from jst.engine import data
     from jst.engine.distributed import resolve_device
     from jst.engine.train import evaluate
-    from jst.nets.export import load_exported
+    from jst.nets.export import check_input, load_exported, read_record
     device = resolve_device(args.device)
     model = load_exported(args.model, device)
     root = args.data_root or data.default_data_root()
     if root is None:
         raise JstError("no data root: pass --data-root or set JST_DATA_ROOT")
-    splits = data.load(args.dataset, root)
+    size = read_record(args.model)["image_size"] if args.dataset == "imagefolder" else None  # as it was trained
+    splits = data.load(args.dataset, root, image_size=size)
+    check_input(args.model, splits.info, f"{args.dataset} at {root}")
     print(json.dumps({"model": args.model, "test_acc": evaluate(model, splits.test, 512, device)["acc"]}))
     return 0

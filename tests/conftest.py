@@ -10,6 +10,24 @@ import torch
 
 from jst.engine.data import default_data_root
 
+# Files whose tests share nothing (no module fixture): pytest-xdist may spread their tests over the workers.
+# Every other file's tests stay together on one worker (``--dist loadgroup``), so a module fixture that starts
+# runs (a grid, a notebook chain, the built book) is computed once, and tests that chain stay in order.
+SPREAD_FILES = {"test_results.py"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "two_processes: starts two training processes at once (torchrun, "
+                                       "parallel kills); run apart from pytest-xdist's workers")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(1)  # one core per worker: two workers' thread pools would fight over two cores
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name not in SPREAD_FILES:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
 
 def pytest_addoption(parser):
     parser.addoption("--all-records", action="store_true",

@@ -42,8 +42,9 @@ def workspace(data_root, tmp_path_factory):
     (ws / "no_test" / "train" / "a").mkdir(parents=True)
     Image.fromarray(np.zeros((12, 12), np.uint8)).save(ws / "no_test" / "train" / "a" / "0.png")
     for split in ("train", "val"):
-        (ws / "tiny" / split / "a").mkdir(parents=True)
-        Image.fromarray(np.zeros((4, 4), np.uint8)).save(ws / "tiny" / split / "a" / "0.png")
+        for cls in ("a", "b"):
+            (ws / "tiny" / split / cls).mkdir(parents=True)
+            Image.fromarray(np.zeros((4, 4), np.uint8)).save(ws / "tiny" / split / cls / "0.png")
     return ws
 
 

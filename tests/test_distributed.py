@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -16,6 +17,7 @@ from jst.engine.train import evaluate, train_epoch
 from jst.nets.export import load_exported
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+pytestmark = pytest.mark.two_processes  # every test here starts two ranks
 
 
 def free_port() -> int:

@@ -116,6 +116,7 @@ def test_explorer(chain):
     assert "widgets" not in nb.metadata
 
 
+@pytest.mark.two_processes
 def test_imagenet_launcher(chain, tiny_grey_folder):
     """torchrun with two (gloo) processes on a small ImageFolder in ImageNet's layout (a small network keeps
     it quick: the launcher, the progress it follows and the cross-rank checks are under test here, the

@@ -1,9 +1,11 @@
-"""Kill real runs with SIGKILL at random points, resume them, and demand bit-identical outcomes.
+"""Kill or stop real runs at random points, resume them, and demand bit-identical outcomes.
 
 Kill points: the n-th training batch, the n-th finished epoch, or the middle of the n-th checkpoint
 write (jst.engine.faults, after the temporary file is written and before it is renamed), with n drawn at
 random in each quarter of the run (coarse training, the parameter and filter-weight epochs of every search step,
-fine-tuning, export); plus SIGKILLs from outside at random times. The outcome must equal an
+fine-tuning, export); the process sends itself SIGKILL, SIGTERM or SIGINT there (a third each). Plus signals
+from outside at random times: a SIGKILL, and a SIGTERM then a SIGINT once the run holds its folder. A stopped
+run exits with 143 (SIGTERM) or 130 (SIGINT) and says so in one line. The outcome must equal an
 uninterrupted run: the exported weights byte for byte, result.json and the log's content (timings aside).
 """
 import hashlib
@@ -17,6 +19,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from jst.engine import lock
 
 # 800 training images: coarse 2 epochs, T = 3 (M = 2, then 1), N = 1, fine-tune 2.
 # Per run: 83 batches, 12 epochs, 17 checkpoint/record writes.
@@ -53,22 +57,41 @@ def run(data_root, out, crash=None):
     return subprocess.run(command(data_root, out), env=env, capture_output=True, text=True)
 
 
-def kill_from_outside(data_root, out, delay):
-    proc = subprocess.Popen(command(data_root, out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def check_stopped(proc, sig):
+    """A SIGKILLed run dies; a stopped one exits 128 + the signal's number with a last line that says so."""
+    if sig == "SIGKILL":
+        assert proc.returncode == -signal.SIGKILL, (sig, proc.returncode, proc.stderr[-2000:])
+        return
+    assert proc.returncode == 128 + getattr(signal, sig), (sig, proc.returncode, proc.stderr[-2000:])
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"stopped by {sig} "), proc.stderr[-2000:]
+
+
+def signal_from_outside(data_root, out, sig, delay):
+    """SIGKILL ``delay`` s after the start (any moment, imports included); SIGTERM / SIGINT ``delay`` s after
+    the run took its folder's lock (the handlers are in place by then)."""
+    proc = subprocess.Popen(command(data_root, out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    if sig != "SIGKILL":
+        while (lock.holder(out) or {}).get("pid") != proc.pid:
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            time.sleep(0.02)
     time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-    return proc.wait()
+    proc.send_signal(getattr(signal, sig))
+    _, proc.stderr = proc.communicate()
+    return proc
 
 
 def trial(data_root, base, i, plan):
     out = base / f"trial{i:02d}"
     stages = []
     for crash in plan:
-        if isinstance(crash, float):
-            kill_from_outside(data_root, out, crash)
+        if isinstance(crash, tuple):
+            proc = signal_from_outside(data_root, out, *crash)
+            if crash[0] != "SIGKILL":  # an outside SIGKILL may land before the run starts or after it ends
+                check_stopped(proc, crash[0])
         else:
             proc = run(data_root, out, crash)
-            assert proc.returncode == -signal.SIGKILL, (crash, proc.returncode, proc.stderr[-2000:])
+            check_stopped(proc, crash.split(":")[2] if crash.count(":") == 2 else "SIGKILL")
         folder = out / "checkpoints"
         stages.append(sorted(p.name for p in folder.glob("*.pt")) if folder.exists() else [])
     final = run(data_root, out)
@@ -82,18 +105,27 @@ def stratified(rng, n_events, k):
     return [rng.randint(lo, max(lo, hi - 1)) for lo, hi in zip(edges, edges[1:])]
 
 
+@pytest.mark.two_processes  # two killed runs at a time
 def test_killed_runs_resume_bit_identically(data_root, tmp_path):
     reference = tmp_path / "reference"
     t0 = time.perf_counter()
-    assert run(data_root, reference).returncode == 0
-    duration = time.perf_counter() - t0
+    proc = subprocess.Popen(command(data_root, reference), env=ENV, stdout=subprocess.DEVNULL)
+    while lock.holder(reference) is None and proc.poll() is None:
+        time.sleep(0.02)
+    live = time.perf_counter()
+    assert proc.wait() == 0
+    duration, work = time.perf_counter() - t0, time.perf_counter() - live  # work: after the lock is taken
     expected = outcome(reference)
 
     rng = random.Random(20201)
     plans = [[f"{event}:{n}"] for event, n_events in EVENTS.items() for n in stratified(rng, n_events, 4)]
+    for i, plan in enumerate(plans):  # each event and each quarter meets every kind of end
+        plan[0] += ":" + ("SIGKILL", "SIGTERM", "SIGINT")[i % 3]
     plans[0].append(f"batch:{rng.randint(1, 40)}")            # killed twice: crash, resume, crash again
     plans[8].append(f"checkpoint_write:{rng.randint(1, 8)}")
-    plans += [[rng.uniform(0.3, 1.0) * duration] for _ in range(2)]  # SIGKILL from outside, any moment
+    plans.append([("SIGKILL", rng.uniform(0.3, 1.0) * duration)])  # SIGKILL from outside, any moment
+    # stopped twice from outside: each stop early enough that the resumed run is still going for the second
+    plans.append([("SIGTERM", rng.uniform(0.05, 0.4) * work), ("SIGINT", rng.uniform(0.05, 0.4) * work)])
     assert len(plans) == 14
 
     with ThreadPoolExecutor(max_workers=2) as pool:

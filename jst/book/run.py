@@ -20,6 +20,7 @@ from jst.core.search import build_target
 from jst.engine import checkpoint, data
 from jst.engine.distributed import resolve_device
 from jst.engine.errors import DataError
+from jst.engine.output import check_output_folder
 from jst.engine.pipeline import run as run_pipeline
 from jst.engine.runlog import RunLog
 from jst.nets.flops import FlopsModel
@@ -44,7 +45,8 @@ def open_run(dataset: str = "mnist", data_root: str | None = None, arch: str = "
     resolve_device(cfg.device)
     if not Path(cfg.data_root).is_dir():
         raise DataError(f"data root {cfg.data_root} does not exist")
-    return Run(cfg, Path(run_dir) if run_dir else default_run_dir(dataset, arch, scale, flops_target, seed))
+    run_dir = Path(run_dir) if run_dir else default_run_dir(dataset, arch, scale, flops_target, seed)
+    return Run(cfg, check_output_folder(run_dir))
 
 
 class Run:

@@ -5,6 +5,7 @@ seeded), the whole official training set (for fine-tuning) and the test set (use
 report). Datasets that fit in memory (MNIST, Fashion-MNIST, CIFAR, small ImageFolders) are held as
 uint8 tensors and augmented a whole batch at a time; large ImageFolders (ImageNet) stream through a
 torch DataLoader with torchvision's standard transforms.
+ImageFolders are read and checked by ``jst.engine.imagefolder``.
 """
 from __future__ import annotations
 
@@ -20,9 +21,6 @@ from jst.engine.sources import StreamSource, TensorSource
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "imagefolder")
 AUGMENTS = ("auto", "none", "crop", "crop_flip")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
-SMALL_IMAGE_MAX = 64          # ImageFolders of images up to this size are loaded into memory
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 _STATS = {  # per-channel mean/std of the official training sets
     "mnist": ((0.1307,), (0.3081,)),
@@ -31,7 +29,7 @@ _STATS = {  # per-channel mean/std of the official training sets
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
 _FETCH = "torchvision.datasets.{}(root, download=True) or --download fetches it"
-_HOW_TO_GET = {
+HOW_TO_GET = {
     "mnist": "expected <root>/MNIST/raw/train-images-idx3-ubyte etc.; " + _FETCH.format("MNIST"),
     "fashion_mnist": "expected <root>/FashionMNIST/raw/...; " + _FETCH.format("FashionMNIST"),
     "cifar10": "expected <root>/cifar-10-batches-py; " + _FETCH.format("CIFAR10"),
@@ -90,9 +88,10 @@ def load(name: str, root: str | os.PathLike, *, seed: int = 0, val_fraction: flo
         raise DataError(f"unknown augmentation {augment!r}; choose from {', '.join(AUGMENTS)}")
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise DataError(f"data root {root} does not exist ({_HOW_TO_GET[name]})")
+        raise DataError(f"data root {root} does not exist ({HOW_TO_GET[name]})")
     if name == "imagefolder":
-        train, test, info = _imagefolder(root, augment, image_size, workers)
+        from jst.engine.imagefolder import load_imagefolder  # it builds this module's DataInfo
+        train, test, info = load_imagefolder(root, augment, image_size, workers)
     else:
         train, test, info = _torchvision(name, root, augment, download)
     train = _cap(train, max_train_samples, seed)
@@ -124,7 +123,7 @@ def _torchvision(name: str, root: Path, augment: str, download: bool):
     try:
         train, test = cls(str(root), train=True, download=download), cls(str(root), train=False, download=download)
     except (RuntimeError, OSError, ValueError, AssertionError, EOFError, IndexError) as e:  # malformed files
-        raise DataError(f"{name} not found or unreadable under {root} ({_HOW_TO_GET[name]}): "
+        raise DataError(f"{name} not found or unreadable under {root} ({HOW_TO_GET[name]}): "
                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     mean, std = _STATS[name]
     if augment == "auto":
@@ -138,67 +137,3 @@ def _torchvision(name: str, root: Path, augment: str, download: bool):
     info = DataInfo(name, sources[0].images.shape[1], sources[0].images.shape[2], len(train.classes),
                     mean, std, list(train.classes))
     return sources[0], sources[1], info
-
-
-def _imagefolder(root: Path, augment: str, image_size: int | None, workers: int):
-    import torchvision.datasets as tvd
-    from PIL import Image
-    test_dir = next((root / d for d in ("val", "test") if (root / d).is_dir()), None)
-    if not (root / "train").is_dir() or test_dir is None:
-        raise DataError(f"{root} is not an ImageFolder dataset ({_HOW_TO_GET['imagefolder']})")
-    try:
-        train = tvd.ImageFolder(str(root / "train"), loader=_open_image)
-        test = tvd.ImageFolder(str(test_dir), loader=_open_image)
-    except (FileNotFoundError, RuntimeError) as e:
-        raise DataError(f"{root}: {str(e).splitlines()[0]} ({_HOW_TO_GET['imagefolder']})") from None
-    if train.classes != test.classes:
-        raise DataError(f"{root}: train/ and {test_dir.name}/ have different classes")
-    with Image.open(train.samples[0][0]) as first:
-        channels = 1 if first.mode in ("L", "1", "I", "I;16", "F") else 3
-        native = min(first.size)
-    size = image_size or native
-    if size < 8:
-        raise DataError(f"{root}: images of {size} px are too small (at least 8 px)")
-    if native <= SMALL_IMAGE_MAX and size <= SMALL_IMAGE_MAX:
-        if augment == "auto":
-            augment = "crop_flip"
-        tr_img, tr_lab = _decode_all(train, channels, size)
-        te_img, te_lab = _decode_all(test, channels, size)
-        flat = tr_img.float().div_(255).transpose(0, 1).reshape(channels, -1)
-        mean, std = tuple(flat.mean(1).tolist()), tuple(flat.std(1).tolist())
-        sources = (TensorSource(tr_img, tr_lab, mean, std, augment), TensorSource(te_img, te_lab, mean, std, augment))
-    else:
-        import torchvision.transforms as T
-        size = image_size or 224
-        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else ((0.5,), (0.5,))
-        norm = [T.ToTensor(), T.Normalize(mean, std)]
-        to_mode = T.Lambda(lambda im: im.convert("RGB" if channels == 3 else "L"))
-        train_tf = T.Compose([to_mode, T.RandomResizedCrop(size), T.RandomHorizontalFlip(), *norm])
-        eval_tf = T.Compose([to_mode, T.Resize(int(size * 256 / 224)), T.CenterCrop(size), *norm])
-        aug = "crop_flip" if augment == "auto" else augment
-        sources = (StreamSource(train, train_tf, eval_tf, aug, workers),
-                   StreamSource(test, train_tf, eval_tf, aug, workers))
-    info = DataInfo("imagefolder", channels, size, len(train.classes), mean, std, list(train.classes))
-    return sources[0], sources[1], info
-
-
-def _open_image(path: str):
-    from PIL import Image
-    with open(path, "rb") as f:
-        image = Image.open(f)
-        image.load()
-    return image
-
-
-def _decode_all(folder, channels: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from PIL import Image
-    mode = "L" if channels == 1 else "RGB"
-    images = np.empty((len(folder.samples), size, size, channels), dtype=np.uint8)
-    for i, (path, _) in enumerate(folder.samples):
-        with Image.open(path) as im:
-            im = im.convert(mode)
-            if im.size != (size, size):
-                im = im.resize((size, size), Image.BILINEAR)
-            images[i] = np.asarray(im).reshape(size, size, channels)
-    labels = torch.tensor([label for _, label in folder.samples], dtype=torch.long)
-    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), labels

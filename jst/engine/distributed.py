@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from jst.engine.errors import ConfigError
+from jst.engine.errors import ConfigError, Stopped
 
 
 def launched() -> bool:
@@ -166,5 +167,8 @@ def convert_sync_batchnorm(model: nn.Module) -> nn.Module:
 
 
 def cleanup() -> None:
-    if active():
+    """Leave the process group, except while a stop (SIGTERM, Ctrl-C: ``Stopped``, KeyboardInterrupt) is
+    on its way out: other ranks may be gone or blocked in a collective, and tearing down NCCL's
+    communicators can wait on them; the process exits next and the OS frees what it held."""
+    if active() and not isinstance(sys.exc_info()[1], (Stopped, KeyboardInterrupt)):
         dist.destroy_process_group()

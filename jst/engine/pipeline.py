@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import torch
 
 from jst.config import Config
-from jst.engine import checkpoint, data, distributed, provenance, run_folder
+from jst.engine import checkpoint, data, distributed, lock, provenance, run_folder
 from jst.engine.context import RunContext, StopAfterStage
-from jst.engine.errors import ConfigError
+from jst.engine.errors import ConfigError, JstError, Stopped
 from jst.engine.runlog import RunLog
 from jst.engine.train import evaluate
 from jst.nets.export import load_exported, save_exported
@@ -25,14 +26,47 @@ from jst.nets.prunable import widths
 
 
 def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None = None) -> dict:
-    """Run (or resume) ``cfg`` in folder ``out``; returns result.json's content."""
-    from jst.methods import METHODS
+    """Run (or resume) ``cfg`` in folder ``out``; returns result.json's content. One process at a time
+    writes a run folder: a run started on a folder that another live process holds is refused at once
+    (a finished folder is read back without the lock). A stop (``Stopped``, KeyboardInterrupt) leaves
+    with its ``run_dir`` set, for the message that says what was kept."""
     if cfg.data_root is None:
         cfg.data_root = data.default_data_root()
     cfg.validate()
     device = distributed.init(cfg.device) or distributed.resolve_device(cfg.device)
     check_distributed(cfg, device)
     out = Path(out)
+    if not force and (out / "result.json").exists():
+        run_folder.check_resumable(out, cfg)
+        return checkpoint.load_json(out / "result.json")  # finished: reused, never overwritten without --force
+    try:
+        with one_writer(out):
+            return _run(cfg, out, device, force, until)
+    except (Stopped, KeyboardInterrupt) as stop:
+        if getattr(stop, "run_dir", None) is None:
+            stop.run_dir = out
+        raise
+
+
+@contextmanager
+def one_writer(out: Path):
+    """Rank 0 holds the folder's lock (the other ranks write nothing); when another process holds it
+    (or the lock file cannot be made), every rank is refused alike."""
+    with ExitStack() as held:
+        refusal = None
+        if distributed.is_main():
+            try:
+                held.enter_context(lock.hold(out))
+            except JstError as e:
+                refusal = e
+        refusal = distributed.broadcast(refusal)
+        if refusal is not None:
+            raise refusal
+        yield
+
+
+def _run(cfg: Config, out: Path, device: torch.device, force: bool, until: str | None) -> dict:
+    from jst.methods import METHODS
     result_path = out / "result.json"
     config_path = out / "config.json"
     if not force:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from jst.engine.errors import DataError
+
 
 class TensorSource:
     """An in-memory split: uint8 images (N, C, H, W) and int64 labels; batches are augmented on the device."""
@@ -111,8 +113,18 @@ class StreamSource:
         loader = DataLoader(data, batch_size=max(1, batch_size // world()), sampler=sampler, drop_last=train,
                             num_workers=self.workers, pin_memory=str(device).startswith("cuda"),
                             generator=torch.Generator().manual_seed(seed + rank()), persistent_workers=False)
-        for x, y in loader:
-            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        try:
+            for x, y in loader:
+                yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        except DataError as e:  # a damaged image, named by the loader (in a worker, under its traceback)
+            raise DataError(_own_message(e)) from None
+
+
+def _own_message(error: DataError) -> str:
+    """The loader's one-line message: a DataLoader worker's error arrives as "Caught DataError in DataLoader
+    worker process N. Original Traceback ...", whose last line is ``jst.engine.errors.DataError: <message>``."""
+    last = str(error).rstrip().splitlines()[-1] if str(error).strip() else "unreadable image"
+    return last.removeprefix(f"{DataError.__module__}.{DataError.__qualname__}: ")
 
 
 class _Transformed(torch.utils.data.Dataset):

@@ -20,7 +20,7 @@ import statistics
 from pathlib import Path
 
 from jst.config import make_config
-from jst.engine import checkpoint
+from jst.engine import checkpoint, lock
 from jst.engine.errors import ConfigError, JstError, TrainingDiverged
 from jst.report.records import is_record, read_record
 
@@ -62,12 +62,17 @@ def plan(methods: list[str], seeds: list[int], flops_targets: list[float],
 def compare(methods, seeds, flops_targets, *, dataset: str, arch: str, data_root, scale: str, out,
             overrides: dict | None = None, device: str = "auto", command: str | None = None) -> list[dict]:
     """Run every (method, seed, target) not yet finished, then write and return the table's rows.
-    ``command`` (the CLI line) is recorded in compare.json."""
-    from jst.engine.pipeline import run
+    ``command`` (the CLI line) is recorded in compare.json. One process at a time writes a comparison
+    folder: a second one started on it is refused (each run also locks its own folder)."""
     methods, seeds, flops_targets = list(methods), [int(s) for s in seeds], [float(t) for t in flops_targets]
-    overrides = dict(overrides or {})
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with lock.hold(out):
+        return _compare(methods, seeds, flops_targets, dataset=dataset, arch=arch, data_root=data_root,
+                        scale=scale, out=Path(out), overrides=dict(overrides or {}), device=device, command=command)
+
+
+def _compare(methods, seeds, flops_targets, *, dataset, arch, data_root, scale, out: Path, overrides: dict,
+             device, command) -> list[dict]:
+    from jst.engine.pipeline import run
     scratch_source = overrides.get("scratch_source", "jst")
     save_request(out, methods, seeds, flops_targets, dataset=dataset, arch=arch, scale=scale, overrides=overrides,
                  command=command)

@@ -25,7 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jst.engine.errors import JstError
+from jst.engine import lock, stopping
+from jst.engine.errors import FolderInUse, JstError, Stopped
 from jst.experiments.compare import compare, plan, run_name, save_request, table
 from jst.report.records import is_record
 
@@ -209,6 +210,21 @@ def main(argv: list[str] | None = None, blocks: list[Block | Sensitivity] | None
     if not data_root.is_dir():
         print(f"error: data root {data_root} does not exist", file=sys.stderr)
         return 2
+    try:
+        with stopping.on_signals():
+            for b in blocks:  # a block another process is writing: refused before any block starts
+                if isinstance(b, Block):
+                    lock.ensure_free(b.folder(results))
+            return _run_blocks(blocks, results, shown, data_root, args.device)
+    except FolderInUse as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (Stopped, KeyboardInterrupt) as stop:
+        print(stopping.message(stop), file=sys.stderr)
+        return stopping.exit_status(stop)
+
+
+def _run_blocks(blocks, results, shown, data_root: Path, device: str) -> int:
     failed = []
     for b in blocks:
         t0 = time.time()
@@ -216,9 +232,11 @@ def main(argv: list[str] | None = None, blocks: list[Block | Sensitivity] | None
         print(f"[jst.experiments] {block_name(b)}: {command}", flush=True)
         try:
             if isinstance(b, Block):
-                b.run(results, data_root, args.device, command)
+                b.run(results, data_root, device, command)
             else:
-                b.run(results, data_root, args.device)
+                b.run(results, data_root, device)
+        except FolderInUse:
+            raise
         except JstError as e:  # a failed block does not stop the others; listed at the end
             failed.append(f"{block_name(b)}: {e}")
         done, total = finished(b, results)
