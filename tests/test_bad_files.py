@@ -1,6 +1,5 @@
 """Damaged or mismatched files: images, exported models, output folders. Each is taken as documented or
 refused with a one-line message naming the file, folder or field, exit status 2, nothing written touched."""
-import hashlib
 import json
 import os
 import shutil
@@ -9,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from cli_helpers import call, snapshot
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
@@ -22,17 +22,8 @@ from jst.nets.models import build_model
 CLASSES = ("airplane", "bird", "cat")
 
 
-def call(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
 
 
-def snapshot(folder):
-    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def one_line(err: str) -> bool:

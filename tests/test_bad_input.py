@@ -1,26 +1,13 @@
 """Every bad input: a one-line message naming the problem, exit status 2, nothing already written touched."""
-import hashlib
 import shutil
 
 import numpy as np
 import pytest
 import torch
+from cli_helpers import call, snapshot
 from PIL import Image
 
 from jst.cli import main
-
-
-def call(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
-
-
-def snapshot(folder):
-    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def base(root, out, dataset="mnist", arch="lenet5"):

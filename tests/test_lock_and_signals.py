@@ -6,7 +6,6 @@ right after its first epoch's checkpoint, holding its folder). Against it: a sec
 changes; a lock left by a SIGKILLed process is taken over; SIGTERM / SIGINT stop it with 143 / 130 and one
 line, the last checkpoint kept and the run resumable.
 """
-import hashlib
 import json
 import os
 import signal
@@ -14,17 +13,13 @@ import subprocess
 import sys
 
 import pytest
+from cli_helpers import snapshot
 
 from jst.engine import lock
 from jst.engine.errors import FolderInUse
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 PAUSE = "epoch:1:pause"  # after coarse training's one epoch (smoke scale): coarse.pt is written
-
-
-def snapshot(folder):
-    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def run_args(data_root, out, *extra):
