@@ -55,15 +55,27 @@ class Config:
     filter_lambda: float = 0.1                     # lambda
     filter_regularizer: str = "neg_variance"
     filter_weight_init: str = "kaiming_normal"
+    filter_score: str = "magnitude"                # sampler scores: |alpha| ("magnitude") or alpha ("signed")
+    filter_training: str = "joint"                 # "joint" (Dval after every coarse epoch and search step),
+    #                                                "search" (search steps only) or "frozen" (never: ablation)
+    filter_optimizer: str = "sgd"                  # "sgd" (the paper's, momentum as the parameters') or "adam"
+    filter_lr_scaling: str = "paper_steps"         # filter_lr x (paper's filter steps / this run's), or "none"
     gate_position: str = "after_bn"
     thresholds: tuple[float, ...] = (0.6, 0.65, 0.7, 0.75, 0.8)
     threshold_mode: str = "learned"                # "learned" policy or "fixed"
     fixed_threshold: float = 0.7
     policy_lr: float = 0.1
     baseline_momentum: float = 0.9
+    policy_baseline: str = "control_draws"         # per-step baseline from control draws, or "moving_average"
+    control_draws: int = 2                         # control draws per step (policy_baseline="control_draws")
+    recalibration_batches: int = 8                 # Dtrain batches that re-estimate BN statistics of a draw
+    selection: str = "advantage"                   # best advantage over its step's controls, "final_target"
+    #                                                (re-measured on the final target) or "at_step" (as drawn)
+    projection_both_ways: bool = True              # the projection may raise thresholds too (then fills)
     gamma: float = 2.0
     perturbation: float = 0.05                     # sigma of the Gumbel perturbation; 0 = off
     min_channels: int = 1
+    layer_floor: float = 0.1                       # threshold-based pruning keeps >= this share of a layer
     channel_multiple: int = 1
     budget_projection: bool = True
     use_updater: bool = True
@@ -163,12 +175,16 @@ class Config:
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         choices = {"optimizer": ("sgd", "adam"), "filter_weight_init": INITS, "filter_regularizer": REGULARIZERS,
-                   "finetune_schedule": ("cosine", "step", "constant"), "augment": AUGMENTS, "scale": SCALES}
+                   "finetune_schedule": ("cosine", "step", "constant"), "augment": AUGMENTS, "scale": SCALES,
+                   "filter_score": ("magnitude", "signed"), "filter_training": ("joint", "search", "frozen"),
+                   "filter_optimizer": ("sgd", "adam"), "filter_lr_scaling": ("paper_steps", "none"),
+                   "policy_baseline": ("control_draws", "moving_average"),
+                   "selection": ("advantage", "final_target", "at_step")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         for name in ("batch_size", "eval_batch_size", "finetune_batch_size", "min_channels", "channel_multiple",
-                     "finetune_step"):
+                     "finetune_step", "control_draws", "recalibration_batches"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("max_train_samples", "max_test_samples"):
@@ -184,6 +200,8 @@ class Config:
         for name in ("perturbation", "weight_decay", "gamma", "filter_lambda", "search_switch"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.layer_floor < 1:
+            raise ConfigError(f"layer_floor must be in [0, 1), got {self.layer_floor}")
         if not 0 <= self.momentum < 1 or not 0 <= self.baseline_momentum < 1:
             raise ConfigError("momentum and baseline_momentum must be in [0, 1)")
         if self.data_root is None:

@@ -55,13 +55,31 @@ def test_budget_projection_meets_the_budget_with_the_largest_scale():
     taus = {"a": 0.8, "b": 0.8}
     def ratio(keep):
         return (len(keep["a"]) * len(keep["b"])) / 100  # a product, like conv FLOPs
-    keep, scale = fit_to_budget(scores, taus, ratio, 0.25)
+    keep, scale = fit_to_budget(scores, taus, ratio, 0.25, both_ways=False)
     assert ratio(keep) <= 0.25
     assert len(keep["a"]) == len(keep["b"]) == 5 and scale == pytest.approx(0.625, abs=1e-6)  # 0.8 s <= 0.5
-    keep, scale = fit_to_budget(scores, taus, ratio, 0.9)
-    assert scale == 1.0 and len(keep["a"]) == 8
     with pytest.raises(ConfigError, match="below what the architecture allows"):
         fit_to_budget(scores, taus, ratio, 0.001)
+
+
+def test_budget_projection_raises_thresholds_and_fills_up_to_the_budget():
+    scores = {"a": torch.zeros(10), "b": torch.zeros(10)}
+    taus = {"a": 0.8, "b": 0.8}
+    def ratio(keep):
+        return (len(keep["a"]) * len(keep["b"])) / 100
+    keep, scale = fit_to_budget(scores, taus, ratio, 0.9, both_ways=False)
+    assert scale == 1.0 and ratio(keep) == pytest.approx(0.64)  # down only: the 8 x 8 draw is kept, 29% under
+    keep, scale = fit_to_budget(scores, taus, ratio, 0.9)
+    assert scale > 1.0 and ratio(keep) == pytest.approx(0.9)    # both ways, then filled: exactly the budget
+    keep, _ = fit_to_budget(scores, taus, ratio, 0.26)
+    assert ratio(keep) == pytest.approx(0.25)                   # 5 x 5; no single filter more fits
+
+
+def test_fill_adds_the_most_probable_filters_first():
+    from jst.core.sampler import fill
+    scores = {"a": torch.tensor([0.0, 3.0, 1.0, 2.0])}
+    keep = fill(scores, {"a": torch.tensor([1])}, lambda k: len(k["a"]) / 4, 0.75)
+    assert keep["a"].tolist() == [1, 2, 3]
 
 
 def test_importance_keep_top_orders_indices():

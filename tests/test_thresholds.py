@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from jst.core.thresholds import ThresholdPolicy, reward
@@ -28,3 +29,19 @@ def test_policy_state_round_trips():
     b.load(a.state())
     assert torch.equal(a.probabilities(), b.probabilities())
     assert float(a.baseline) == float(b.baseline)
+
+
+def test_a_per_step_baseline_replaces_the_moving_average():
+    policy = ThresholdPolicy(["a"])
+    policy.update(torch.tensor([0]), 0.5)                        # sets the moving average to 0.5
+    assert policy.update(torch.tensor([1]), 0.6, baseline=0.7) == pytest.approx(-0.1)   # the step's own
+    assert policy.update(torch.tensor([1]), 0.6) == pytest.approx(0.6 - (0.9 * 0.5 + 0.1 * 0.6))
+
+
+def test_entropy_starts_uniform_and_falls_as_the_policy_decides():
+    import math
+    policy = ThresholdPolicy(["a", "b"], lr=0.1)
+    assert policy.entropy() == pytest.approx(math.log(5))
+    for _ in range(50):
+        policy.update(torch.tensor([4, 4]), 1.0, baseline=0.0)
+    assert policy.entropy() < 0.5 * math.log(5)

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from jst.nets.budget import largest_fitting
+from jst.nets.budget import largest_fitting, top_up
 from jst.nets.prunable import Keep
 
 
@@ -54,11 +54,25 @@ def sample(alphas: dict[str, torch.Tensor], taus: dict[str, float], sigma: float
 
 
 def fit_to_budget(scores: dict[str, torch.Tensor], taus: dict[str, float], flops_ratio, budget: float,
-                  min_keep: int = 1, multiple: int = 1, iterations: int = 40) -> tuple[Keep, float]:
-    """Budget projection: scale every layer's threshold by one factor s in (0, 1], the largest (by
-    bisection) whose sub-network keeps at most ``budget`` of the dense FLOPs. The same perturbed scores
-    are reused, so only the thresholds move. Returns (keep, s)."""
-    def keep_at(s: float) -> Keep:
-        return select(scores, {n: max(taus[n] * s, 1e-9) for n in scores}, min_keep, multiple)
+                  min_keep: int = 1, multiple: int = 1, iterations: int = 40, both_ways: bool = True
+                  ) -> tuple[Keep, float]:
+    """Budget projection: scale every layer's threshold by one factor s, the largest (by bisection) whose
+    sub-network keeps at most ``budget`` of the dense FLOPs, then add the best remaining filters one at a time
+    while they fit (``fill``), so the network lands just under the budget instead of a whole threshold step
+    below it. ``both_ways`` lets s exceed 1 (thresholds raised up to 1) when the draw is under the budget and
+    fills; off, s <= 1 and no fill, as in the first reconstruction. The same perturbed scores are reused.
+    Returns (keep, s)."""
+    upper = 1.0 / min(taus.values()) if both_ways else 1.0
 
-    return largest_fitting(keep_at, flops_ratio, budget, iterations)
+    def keep_at(s: float) -> Keep:
+        return select(scores, {n: min(max(taus[n] * s, 1e-9), 1.0) for n in scores}, min_keep, multiple)
+
+    keep, scale = largest_fitting(keep_at, flops_ratio, budget, iterations, upper)
+    return (fill(scores, keep, flops_ratio, budget, min_keep) if both_ways and multiple == 1 else keep), scale
+
+
+def fill(scores: dict[str, torch.Tensor], keep: Keep, flops_ratio, budget: float, min_keep: int = 1) -> Keep:
+    """Land just under the budget: ``jst.nets.budget.top_up`` by sampling probability (softmax of the scores),
+    adding the most probable remaining filters, then swapping while it brings the network closer."""
+    probs = {n: torch.softmax(s.double(), 0) for n, s in scores.items()}
+    return top_up(probs, keep, flops_ratio, budget, minimum={n: min_keep for n in scores})

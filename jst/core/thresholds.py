@@ -38,11 +38,17 @@ class ThresholdPolicy(nn.Module):
     def thresholds(self, choice: torch.Tensor) -> dict[str, float]:
         return {name: self.choices[int(c)] for name, c in zip(self.layers, choice)}
 
-    def update(self, choice: torch.Tensor, r: float) -> float:
-        """One REINFORCE step; returns the advantage used."""
+    def entropy(self) -> float:
+        """Mean per-layer entropy of the threshold distributions (nats; log 5 = 1.609 when uniform)."""
+        p = self.probabilities()
+        return float(-(p * p.clamp_min(1e-12).log()).sum(1).mean())
+
+    def update(self, choice: torch.Tensor, r: float, baseline: float | None = None) -> float:
+        """One REINFORCE step; returns the advantage used. ``baseline``: this step's own baseline (the mean
+        reward of control draws measured the same way), else the moving average of past rewards."""
         if int(self.updates) == 0:
             self.baseline.fill_(r)  # first reward sets the baseline: no spurious first push
-        advantage = r - float(self.baseline)
+        advantage = r - (float(self.baseline) if baseline is None else baseline)
         log_prob = torch.log_softmax(self.logits, 1).gather(1, choice[:, None]).sum()
         self.optimizer.zero_grad()
         (-advantage * log_prob).backward()

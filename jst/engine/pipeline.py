@@ -19,6 +19,7 @@ from jst.engine.context import RunContext, StopAfterStage
 from jst.engine.errors import ConfigError, JstError, Stopped
 from jst.engine.runlog import RunLog
 from jst.engine.train import evaluate
+from jst.nets.budget import budget_report, collapsed
 from jst.nets.export import load_exported, save_exported
 from jst.nets.flops import FlopsModel, count
 from jst.nets.models import build_for
@@ -116,10 +117,13 @@ def _run(cfg: Config, out: Path, device: torch.device, force: bool, until: str |
     pruned["flops_ratio"] = pruned["flops"] / dense["flops"]
     pruned["params_ratio"] = pruned["params"] / dense["params"]
     pruned["compression_ratio"] = dense["params"] / pruned["params"]
+    pruned["collapsed_layers"] = collapsed(pruned["widths"], dense["widths"])
     result = {
         "method": cfg.method, "dataset": cfg.dataset, "arch": cfg.arch, "seed": cfg.seed, "scale": cfg.scale,
         "flops_target": cfg.flops_target, "dense": dense, "pruned": pruned,
         "meets_budget": pruned["flops_ratio"] <= cfg.flops_target + 1e-9,
+        "budget": budget_report(pruned["flops_ratio"], cfg.flops_target),
+        "mechanism": outcome.get("mechanism") or {"acted": None, "reason": "this method prunes nothing itself"},
         "data": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test),
                  "input_shape": list(shape), "num_classes": splits.info.num_classes},
         "wall_time_s": time.time() - started, "resumed": log_lines > 0, "attempts": attempts,

@@ -132,11 +132,14 @@ def evaluate(model: nn.Module, source, batch_size: int, device, amp: str = "none
 def fit(ctx: RunContext, model: nn.Module, source, *, stage: str, epochs: int, lr: float,
         schedule: str = "cosine", batch_size: int | None = None, params: list[nn.Parameter] | None = None,
         optimizer: torch.optim.Optimizer | None = None, extra_loss: Callable[[], torch.Tensor] | None = None,
-        val_source=None, checkpoint_as: str | None = None, stream: tuple = (), record: bool = True) -> nn.Module:
+        val_source=None, checkpoint_as: str | None = None, stream: tuple = (), record: bool = True,
+        after_epoch: Callable[[int], None] | None = None) -> nn.Module:
     """Train ``model`` for ``epochs``, checkpointing after every epoch (as ``checkpoint_as``, default
     ``stage``); resumes if that checkpoint exists. The optimizer is the config's over ``params`` unless one
     is given; each epoch's batches come from the generator (seed, *stream or stage, epoch). ``record``
     logs a line per epoch and checks, under torchrun, that every rank ends with the same parameters.
+    ``after_epoch(epoch)`` runs after each epoch's training, before its checkpoint (JST trains its filter
+    weights on Dval there during coarse training); it must keep its state in the model.
     Returns the trained model (also left in ``model``)."""
     cfg = ctx.cfg
     batch_size = batch_size or cfg.batch_size
@@ -160,6 +163,8 @@ def fit(ctx: RunContext, model: nn.Module, source, *, stage: str, epochs: int, l
         stats = train_epoch(model, source, optimizer, batch_size=batch_size, device=ctx.device,
                             stage=f"{stage} epoch {epoch + 1}", extra_loss=extra_loss,
                             generator=generator(cfg.seed, *(stream or (stage,)), epoch), **step_options(cfg))
+        if after_epoch is not None:
+            after_epoch(epoch)
         bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.3f}")
         if record:
             line = {"stage": stage, "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],

@@ -149,7 +149,15 @@ ABLATIONS = {"no_perturbation": {"perturbation": 0.0},
              "fixed_threshold_0.8": {"threshold_mode": "fixed", "fixed_threshold": 0.8},
              "filter_weight_before_bn": {"gate_position": "before_bn"},
              "no_updater": {"use_updater": False},
-             "no_coarse_training": {"coarse_training": False}}
+             "no_coarse_training": {"coarse_training": False},
+             # the choices that make the filter weights learn and the search measure its choices (issue 22)
+             "frozen_filter_weights": {"filter_training": "frozen"},
+             "filter_weights_search_only": {"filter_training": "search"},
+             "signed_filter_score": {"filter_score": "signed"},
+             "unscaled_filter_lr": {"filter_lr_scaling": "none"},
+             "moving_average_baseline": {"policy_baseline": "moving_average"},
+             "selection_at_step": {"selection": "at_step"},
+             "projection_down_only": {"projection_both_ways": False}}
 BLOCKS: list[Block | Sensitivity] = [
     MNIST_LENET5,
     Block("mnist-lenet300", "mnist", "lenet300"),

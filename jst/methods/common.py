@@ -72,5 +72,10 @@ def load_stage(ctx: RunContext, stage: str) -> dict | None:
     return checkpoint.load(path) if path.exists() else None
 
 
-def outcome(model: nn.Module, dense: nn.Module | None, dense_source: str, **extra) -> dict:
-    return {"model": model, "dense_model": dense, "dense_source": dense_source, "extra": extra}
+def outcome(model: nn.Module, dense: nn.Module | None, dense_source: str, mechanism: dict | None = None,
+            **extra) -> dict:
+    """What a method hands back to the pipeline. ``mechanism`` is the evidence that the method's own
+    mechanism did the pruning: at least ``acted`` (bool) and ``reason`` (str); it becomes result.json's
+    ``mechanism`` section (see ``jst.methods.evidence``)."""
+    return {"model": model, "dense_model": dense, "dense_source": dense_source, "extra": extra,
+            "mechanism": mechanism}

@@ -9,8 +9,11 @@ the largest keep fraction whose network meets the FLOPs budget (bisection on ``F
 """
 from __future__ import annotations
 
+import torch
+
 from jst.engine.context import RunContext
 from jst.methods.common import dense_network, finetune, flops_model, outcome, pretrain
+from jst.methods.evidence import from_shares
 from jst.nets.budget import keep_uniform
 from jst.nets.importance import l1_norm
 from jst.nets.subnetwork import extract
@@ -19,7 +22,23 @@ from jst.nets.subnetwork import extract
 def run_l1norm(ctx: RunContext) -> dict:
     cfg = ctx.cfg
     dense = pretrain(ctx, dense_network(ctx))
-    keep, fraction = keep_uniform(l1_norm(dense), flops_model(ctx, dense), cfg.flops_target, cfg.min_channels)
+    norms = l1_norm(dense)
+    keep, fraction = keep_uniform(norms, flops_model(ctx, dense), cfg.flops_target, cfg.min_channels,
+                                  floor=cfg.layer_floor)
     model = finetune(ctx, extract(dense, keep))
     return outcome(model, dense, "the dense network trained before pruning (coarse_epochs)",
-                   keep_fraction=fraction)
+                   mechanism=l1_evidence(norms, keep, fraction), keep_fraction=fraction)
+
+
+def l1_evidence(norms: dict, keep: dict, fraction: float) -> dict:
+    """The L1 criterion removes every filter (there is no fallback); the figure shows it ranked them: the
+    smallest kept norm over the largest removed one, per layer (at least 1 by construction)."""
+    removed, margins = 0, {}
+    for name, n in norms.items():
+        kept = torch.zeros(len(n), dtype=torch.bool)
+        kept[keep[name]] = True
+        removed += int((~kept).sum())
+        if (~kept).any():
+            margins[name] = float(n[kept].min() / n[~kept].max().clamp_min(1e-12))
+    return from_shares("the L1-norm criterion", removed, removed, keep_fraction=fraction,
+                       kept_over_removed_norm=margins)

@@ -54,5 +54,8 @@ def run_scratch(ctx: RunContext) -> dict:
         factor = min(factor, cfg.scratch_epoch_cap)
     epochs = max(1, round(cfg.dense_epochs * factor))
     fit(ctx, model, ctx.splits.full_train, stage="scratch", epochs=epochs, lr=cfg.coarse_lr, schedule="cosine")
-    return outcome(model, None, "none: see the source run (scratch_from)", source=str(cfg.scratch_from),
+    mechanism = {"acted": None, "reason": "Scratch-B prunes nothing itself: it trains the architecture of "
+                 f"{cfg.scratch_from} from scratch; that run's record holds the pruning evidence"}
+    return outcome(model, None, "none: see the source run (scratch_from)", mechanism=mechanism,
+                   source=str(cfg.scratch_from),
                    epochs=epochs, epoch_factor=factor, base_epochs=cfg.dense_epochs)

@@ -51,10 +51,25 @@ def _hardware(folder: Path, runs: list[str]) -> str:
     return "; ".join(seen)
 
 
+def mechanism_label(folder: Path, runs: list[str]) -> str:
+    """Whether each run's pruning came from the method's own mechanism: "acted 3/3", "fallback 2/3" (the
+    rest came from a fallback: never to be read as the method), "n/a" (prunes nothing itself) or "not
+    recorded" (a record older than the ``mechanism`` section)."""
+    sections = [read_record(folder / name).mechanism for name in runs]
+    if any(s is None for s in sections):
+        return "not recorded"
+    acted = [s["acted"] for s in sections if s.get("acted") is not None]
+    if not acted:
+        return "n/a"
+    fallback = len(acted) - sum(acted)
+    return f"fallback {fallback}/{len(acted)}" if fallback else f"acted {len(acted)}/{len(acted)}"
+
+
 def comparison(folder: str | Path, flops_target: float | None = None) -> pd.DataFrame:
     """One row per method (at ``flops_target``; every target when None) with (mean, std) pairs over seeds:
     test accuracy, FLOPs and parameters kept, CPU latency speed-up over dense at batch 1 and 64 (dense: 1
-    by definition, when timed), wall time of the whole run and the hardware it ran on."""
+    by definition, when timed), wall time of the whole run, the hardware it ran on, and whether the
+    method's own mechanism did the pruning (``mechanism_label``)."""
     folder = Path(folder)
     rows = []
     timed = (folder / "latency.json").exists()
@@ -70,6 +85,7 @@ def comparison(folder: str | Path, flops_target: float | None = None) -> pd.Data
                      "speed-up b64": reference or mean_std(_speedups(folder, r["runs"], "64")),
                      "wall time (min)": (r["wall_time_s_mean"] / 60, r["wall_time_s_std"] / 60),
                      "hardware": _hardware(folder, r["runs"]), "meets budget": r["meets_budget"],
+                     "mechanism": mechanism_label(folder, r["runs"]),
                      "runs": ", ".join(r["runs"])})
     return pd.DataFrame(rows)
 

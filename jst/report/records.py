@@ -75,6 +75,11 @@ class RunRecord:
         return self.versions.get("git_commit")
 
     @property
+    def mechanism(self) -> dict | None:
+        """The evidence that the method's own mechanism did the pruning (None: recorded before it existed)."""
+        return self.raw.get("mechanism")
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         """One input's shape (channels, height, width), as the run's data recorded it."""
         return tuple(self.data["input_shape"])

@@ -1,0 +1,105 @@
+"""JST's mechanism acts and its record says so: filter weights that move away from their initialisation,
+a frozen-filter-weight ablation that reports itself, choices measured alike on one target, a selection any
+step can win, and a network within +-2% of the FLOPs target. Real MNIST, LeNet-5, smoke scale."""
+import pytest
+import torch
+
+from jst.core.filter_weights import filter_weights
+from jst.methods.evidence import bimodality, rank_correlation
+
+# The smoke scale gives the filter weights 9 optimizer steps; at the paper's travel (filter_lr 0.001 scaled by
+# the paper's steps over the run's) they reach a rank correlation of about 0.66 there, at three times it 0.41.
+# The cpu preset's runs move them at the paper's travel (the closing note of issue 22 gives the figures).
+MOVING = dict(filter_lr=0.003)
+
+
+@pytest.fixture(scope="module")
+def learned(smoke_method):
+    return smoke_method("jst", **MOVING)
+
+
+@pytest.fixture(scope="module")
+def frozen(smoke_method):
+    return smoke_method("jst", filter_training="frozen", **MOVING)
+
+
+def test_filter_weights_move_away_from_their_initialisation_and_the_record_says_so(learned):
+    result, _ = learned
+    m = result["mechanism"]
+    assert m["acted"] is True and "moved" in m["reason"]
+    assert m["rank_correlation_with_init"] <= 0.5
+    assert m["largest_change"] > m["initial_spread"]
+    first, last = (torch.tensor(result["method_details"][k]["conv2"])
+                   for k in ("initial_filter_weights", "final_filter_weights"))
+    assert rank_correlation(first.abs(), last.abs()) == pytest.approx(m["rank_correlation_per_layer"]["conv2"])
+
+
+def test_the_record_carries_every_figure_of_the_evidence(learned):
+    m = learned[0]["mechanism"]
+    for key in ("overlap_with_initial_selection", "overlap_by_chance", "dval_learned_selection",
+                "dval_initial_selection", "policy_entropy_start", "policy_entropy_end", "positive_advantage_share",
+                "selected_step"):
+        assert key in m, key
+    assert 0 <= m["overlap_with_initial_selection"] <= 1 and 0 < m["overlap_by_chance"] <= 1
+    assert m["policy_entropy_start"] == pytest.approx(1.6094, abs=1e-3)   # log 5: the policy starts uniform
+
+
+def test_frozen_filter_weights_stay_at_their_initialisation_and_are_labelled(frozen):
+    result, _ = frozen
+    m = result["mechanism"]
+    assert m["acted"] is False and "frozen" in m["reason"]
+    assert m["largest_change"] == 0.0 and m["rank_correlation_with_init"] == pytest.approx(1.0)
+    assert result["method_details"]["initial_filter_weights"] == result["method_details"]["final_filter_weights"]
+
+
+@pytest.mark.parametrize("which", ["learned", "frozen"])
+def test_jst_lands_within_two_percent_of_its_flops_target_without_collapsed_layers(which, request):
+    result, _ = request.getfixturevalue(which)
+    assert result["budget"]["within_tolerance"], result["budget"]
+    assert result["pruned"]["flops_ratio"] <= result["flops_target"] + 1e-9
+    assert result["pruned"]["collapsed_layers"] == []
+
+
+def test_the_candidate_that_beat_its_own_controls_most_is_selected(learned):
+    details = learned[0]["method_details"]
+    assert details["selection"] == "advantage"
+    candidates = details["candidates"]
+    assert all("final_val_acc" in c for c in candidates)       # every candidate re-measured on the final target
+    assert details["selected_step"] == max(candidates, key=lambda c: c["advantage"])["step"]
+
+
+def test_final_target_selection_takes_the_best_remeasured_candidate(smoke_method):
+    details = smoke_method("jst", selection="final_target", **MOVING)[0]["method_details"]
+    assert details["selection"] == "final_target"
+    best = max(details["candidates"], key=lambda c: c["final_val_acc"])
+    assert details["selected_step"] == best["step"]
+
+
+def test_each_step_is_rewarded_against_its_own_control_draws(learned):
+    for c in learned[0]["method_details"]["candidates"][1:]:
+        assert c["baseline"] is not None
+        assert c["advantage"] == pytest.approx(c["reward"] - c["baseline"])
+
+
+def test_measuring_a_choice_repeats_exactly_and_leaves_the_target_unchanged(data_root, tmp_path):
+    from jst.config import make_config
+    from jst.core.measure import choice_accuracy
+    from jst.core.search import build_target
+    from jst.engine import data
+    from jst.engine.context import RunContext
+    cfg = make_config("smoke", "lenet5", dataset="mnist", data_root=str(data_root), device="cpu")
+    ctx = RunContext(cfg, data.load_splits(cfg), torch.device("cpu"), tmp_path, None, None, 0.0, [])
+    target = build_target(ctx)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    keep = {n: torch.arange(max(1, len(a) // 2)) for n, a in filter_weights(target).items()}
+    first, _ = choice_accuracy(ctx, target, keep, "test")
+    again, _ = choice_accuracy(ctx, target, keep, "test")
+    assert first == again
+    assert all(torch.equal(before[k], v) for k, v in target.state_dict().items())
+
+
+def test_bimodality_separates_two_groups_from_one():
+    gen = torch.Generator().manual_seed(0)
+    one = torch.randn(200, generator=gen)
+    two = torch.cat([torch.randn(100, generator=gen) * 0.05, 1 + torch.randn(100, generator=gen) * 0.05])
+    assert bimodality(two) > 5 / 9 > bimodality(one)
