@@ -118,3 +118,120 @@ def test_screenshot_of_each_page(pages):
         shot = Path(report.screenshot)
         assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", report.page
         assert shot.stat().st_size > 5000, report.page  # not blank
+
+
+# ---- the static pages: bibliography, table of contents, configuration, environment, pipeline figure ----
+# (fast: none of these builds the book)
+
+BOOK = REPO / "book"
+CITE = re.compile(r"\{cite(?::\w+)?\}`([^`]+)`")
+
+
+def _bib_keys() -> set[str]:
+    return set(re.findall(r"^@\w+\{([^,\s]+),", (BOOK / "references.bib").read_text(), flags=re.M))
+
+
+def _cited() -> dict[str, set[str]]:
+    """Page -> the keys it cites ({cite}, {cite:t}, {cite:p}; several keys separated by commas)."""
+    return {page.relative_to(REPO).as_posix(): {k.strip() for group in CITE.findall(page.read_text())
+                                                for k in group.split(",")}
+            for page in BOOK.rglob("*.md")}
+
+
+def test_every_cited_key_is_in_the_bibliography_and_every_entry_is_cited():
+    keys, cited = _bib_keys(), _cited()
+    unknown = {page: sorted(k - keys) for page, k in cited.items() if k - keys}
+    assert not unknown, f"cited but not in book/references.bib: {unknown}"
+    uncited = keys - set().union(*cited.values())
+    assert not uncited, f"in book/references.bib but cited nowhere: {sorted(uncited)}"
+    for page in ("intro", "method", "published", "rerun", "reconstruction"):
+        assert cited[f"book/{page}.md"], f"book/{page}.md cites nothing"
+    assert "lu2020jst" in cited["book/method.md"]
+
+
+def test_bibliography_is_configured_and_has_its_page():
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    assert config["bibtex_bibfiles"] == ["book/references.bib"]
+    # sphinx.config.extensions replaces Jupyter Book's list, so the extension must be named there
+    assert "sphinxcontrib.bibtex" in config["sphinx"]["config"]["extensions"]
+    assert "```{bibliography}" in (BOOK / "bibliography.md").read_text()
+    bib = (BOOK / "references.bib").read_text()
+    assert "10.24963/ijcai.2020/358" in bib   # JST's DOI, as ijcai.org gives it
+
+
+def test_toc_lists_the_new_pages():
+    parts = {part["caption"]: [c["file"] for c in part["chapters"]] for part in TOC["parts"]}
+    assert "book/own_network" in parts["Using it"]
+    assert parts["Appendix"] == ["book/reconstruction", "book/bibliography"]
+    for chapter in ("own_network", "reconstruction", "bibliography", "method"):
+        assert (BOOK / f"{chapter}.md").is_file()
+    assert "{doc}`reconstruction`" in (BOOK / "method.md").read_text()
+
+
+def test_repository_url_is_one_value_that_drives_the_buttons():
+    text = (REPO / "_config.yml").read_text()
+    config = yaml.safe_load(text)
+    url = config["repository"]["url"]
+    assert url.startswith("https://github.com/")
+    assert text.count(url) == 1                     # nothing else repeats it
+    assert config["html"]["use_repository_button"] is True
+    assert config["launch_buttons"]["binderhub_url"]   # the launch button builds its link from repository.url
+
+
+def _pyproject() -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:   # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def test_environment_yml_lists_every_package_of_pyproject():
+    project = _pyproject()["project"]
+    wanted = list(project["dependencies"]) + [r for extra in project["optional-dependencies"].values() for r in extra]
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    listed = {r.replace(" ", "") for r in pip}
+    missing = [r for r in wanted if r.replace(" ", "") not in listed]
+    assert not missing, f"environment.yml lacks (or pins differently) {missing}"
+    assert "torch==" in " ".join(pip) and "torchvision==" in " ".join(pip)   # the pair stays pinned
+
+
+def test_pipeline_figure_is_committed_and_regenerates(tmp_path):
+    from jst.book import pipeline_figure
+    committed = BOOK / "_static" / "pipeline.svg"
+    svg = committed.read_text()
+    for title in pipeline_figure.TITLES:
+        assert f">{title}</text>" in svg, title
+    assert "_static/pipeline.svg" in (BOOK / "method.md").read_text()
+    fresh = pipeline_figure.write(tmp_path / "pipeline.svg").read_text()
+    version = re.compile(r"Matplotlib v[\d.]+")
+    if version.search(svg).group() == version.search(fresh).group():
+        assert fresh == svg, "book/_static/pipeline.svg is stale: run python -m jst.book.pipeline_figure"
+    else:   # another matplotlib lays text out differently: the stages must still all be there
+        assert all(f">{title}</text>" in fresh for title in pipeline_figure.TITLES)
+
+
+SCHEDULE_ROWS = [  # (scale, the "networks" cell of the method page's table, an architecture of that family)
+    ("paper", "CIFAR ResNets, VGG-16 (and the LeNets)", "resnet56"),
+    ("paper", "ImageNet ResNets", "resnet50"),
+    ("cpu", "LeNet-5, LeNet-300-100", "lenet5"),
+    ("cpu", "CIFAR ResNets, VGG-16", "resnet20"),
+    ("cpu", "ImageNet ResNets", "resnet18"),
+    ("smoke", "LeNet-5, LeNet-300-100", "lenet5"),
+]
+
+
+def test_method_page_schedules_match_the_presets():
+    from jst.config import make_config
+    page = (BOOK / "method.md").read_text()
+    for scale, networks, arch in SCHEDULE_ROWS:
+        c = make_config(scale, arch)
+        (m1, m2), (lr1, lr2) = c.search_epochs, c.search_lr
+        if c.search_switch >= c.search_steps:
+            search = f"{m1} at {lr1:g} for every t"
+        else:
+            search = f"{m1} at {lr1:g} for t ≤ {c.search_switch}, then {m2} at {lr2:g}"
+        row = (f"| `{scale}` | {networks} | {c.coarse_epochs} at {c.coarse_lr:g} | {c.search_steps} | {search} | "
+               f"{c.filter_epochs} | {c.finetune_epochs} at {c.finetune_lr:g} |")
+        assert row in page, f"method.md's schedule table should have the row\n{row}"

@@ -103,3 +103,13 @@ def test_bimodality_separates_two_groups_from_one():
     one = torch.randn(200, generator=gen)
     two = torch.cat([torch.randn(100, generator=gen) * 0.05, 1 + torch.randn(100, generator=gen) * 0.05])
     assert bimodality(two) > 5 / 9 > bimodality(one)
+
+
+def test_the_mechanism_table_reads_the_section_of_every_record(learned, frozen):
+    from jst.report.mechanisms import main, mechanism_table
+    for (result, folder), acted in ((learned, True), (frozen, False)):
+        row = mechanism_table(folder.parent).iloc[0]
+        assert row["acted"] is acted or row["acted"] == acted
+        assert row["key figure"] == pytest.approx(result["mechanism"]["rank_correlation_with_init"])
+        assert abs(row["budget error (%)"]) <= 2
+    assert main(["/nonexistent"]) == 2
