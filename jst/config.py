@@ -103,7 +103,11 @@ class Config:
     ista_warmup_steps: int = 30000     # Ye et al.: 30k steps of warm-up
     ista_lr: float = 0.01              # Ye et al.: fixed learning rate mu_t = 0.01 during ISTA training
     ista_alpha: float = 1.0            # gamma-W rescaling factor (1.0 from scratch; {0.001..1} pre-trained)
+    ista_rho_schedule: str = "scaled"  # "fixed": rho as given; "scaled": rho sized to the run (ista_shrinkage)
+    ista_shrinkage: float = 20.0       # "scaled": sum of lr * rho_t * lambda_l over the run, at the mean lambda_l
     slimming_lambda: float = 1e-4      # Liu et al. 2017: L1 strength on BN scales (1e-4 for VGG)
+    slimming_lambda_schedule: str = "scaled"  # "fixed": slimming_lambda; "scaled": sized to the run
+    slimming_shrinkage: float = 3.0    # "scaled": sum of lr_t * lambda / (1 - momentum) over the run (Liu: 0.7-6.6)
     autoprune_mode: str = "structured"           # "structured" (per filter) or "unstructured" (per weight)
     autoprune_lr: float = 1.5e-2                 # AutoPrune: learning rate of the auxiliary parameters
     autoprune_mu: float = 5e-2                   # AutoPrune: strength of their regulariser
@@ -114,6 +118,7 @@ class Config:
     autoprune_init: str = "magnitude"            # "magnitude" (|w| / layer mean) or "constant" (all 1)
     autoprune_rounds: int = 10                   # rounds of (weights on one half, aux. params on the other)
     autoprune_control: str = "two_sided"         # at the budget: "two_sided" (mirror R below it) or "stop"
+    autoprune_reach: float = 0.5                 # aux lr raised so R alone moves m by 1 in this share of the steps
     lstm_prune_rate: float = 0.2                 # Zhong et al.: R_prune
     lstm_hidden: int = 32                        # controller LSTM width (reconstruction)
     lstm_lr: float = 0.05                        # controller Adam learning rate (reconstruction)
@@ -128,6 +133,8 @@ class Config:
     lstm_max_epochs: int = 50                    # cap on controller epochs (reconstruction)
     lstm_val_fraction: float = 0.1               # Zhong et al.: 10% of the training set validates
     lstm_retrain_lr: float = 0.001               # Zhong et al.: final retraining at fixed lr 0.001
+    lstm_retrain: str = "finetune"               # "finetune" (the shared schedule) or "paper" (lstm_retrain_lr)
+    lstm_reach: float = 0.5                      # prune rate raised so the budget is reachable in this share
     scratch_from: str = ""                       # run folder whose architecture Scratch-B trains
     scratch_source: str = "jst"                  # compare: the method whose run scratch copies
     scratch_epoch_cap: float = 0.0               # cap on the epoch factor (0: none; Liu et al. use 2 on ImageNet)
@@ -200,8 +207,19 @@ class Config:
         for name in ("perturbation", "weight_decay", "gamma", "filter_lambda", "search_switch"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("ista_rho_schedule", "slimming_lambda_schedule"):
+            if getattr(self, name) not in ("fixed", "scaled"):
+                raise ConfigError(f"{name} must be 'fixed' or 'scaled', got {getattr(self, name)!r}")
+        for name in ("ista_shrinkage", "slimming_shrinkage"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 <= self.layer_floor < 1:
             raise ConfigError(f"layer_floor must be in [0, 1), got {self.layer_floor}")
+        for name in ("autoprune_reach", "lstm_reach"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.lstm_retrain not in ("finetune", "paper"):
+            raise ConfigError(f"lstm_retrain must be 'finetune' or 'paper', got {self.lstm_retrain!r}")
         if not 0 <= self.momentum < 1 or not 0 <= self.baseline_momentum < 1:
             raise ConfigError("momentum and baseline_momentum must be in [0, 1)")
         if self.data_root is None:

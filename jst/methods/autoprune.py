@@ -25,21 +25,30 @@ exact forms (``autoprune_ste``, ``autoprune_ste_slope`` = 0.1 for the leaky one)
 masks, differentiated through the estimator (``autoprune_regularizer="l1_mask"``; "l1" = sum |m|); m
 initialised from the pre-trained magnitudes, |w| / the layer's mean (per filter: its L1 norm / the
 layer's mean) (``autoprune_init``); m trained by plain SGD (``autoprune_momentum`` = 0: momentum carries m
-far past the budget) at the paper's lr 1.5e-2 with mu = 5e-2; the weights at finetune_lr; one round = one
-pass over each half (``autoprune_rounds``).
+far past the budget) with mu = 5e-2; the weights at finetune_lr; one round = one pass over each half
+(``autoprune_rounds``).
+
+The auxiliary learning rate follows the run's length (``autoprune_reach``, ``aux_lr``): m starts near 1 and
+R moves it by lr * mu a step, so at the paper's lr 1.5e-2 a unit needs ~1,300 auxiliary steps before it can
+turn off, more than a short run has (the cpu scale's CIFAR rounds take ~100: no mask moved there). The lr is
+the paper's or, when larger, the one with which R alone carries m from 1 to 0 in autoprune_reach (0.5) of
+the rounds' auxiliary steps; the paper's own schedules keep the paper's lr. result.json gives the lr used.
 
 Meeting the FLOPs budget (``autoprune_control``): the regulariser pushes m down while the current mask's
 FLOPs (structured: FLOPs of the kept widths; unstructured: sparse FLOPs) are above the budget and, by
 default ("two_sided"), pushes it up with the same strength while below, so the mask tracks the budget
-and units pruned too early come back ("stop": no regulariser below the budget). After the last round, if
-still above, the units with the smallest m are switched off (one global threshold on m, the lowest that
-meets the budget). The mask is then frozen and the network fine-tuned on the whole training set (JST's
-fine-tuning schedule). How far the rounds get by themselves depends on their number of steps:
-result.json's method_details give the FLOPs ratio after the rounds and whether the threshold was needed.
+and units pruned too early come back ("stop": no regulariser below the budget). After the last round a
+projection fixes the remainder: one global threshold on m brings the mask within [budget * (1 - 2%),
+budget] (switching off the smallest m when above, back on the largest off ones when too far below), and in
+the structured form every layer keeps at least layer_floor of its filters. The mask is then frozen and the
+network fine-tuned on the whole training set (JST's fine-tuning schedule). result.json's ``mechanism``
+counts, per layer, the units the masks turned off during the rounds and the ones the projection removed
+(or restored); the run is labelled a fallback when the projection removed most of them.
 """
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 import torch.nn.utils.parametrize as parametrize
@@ -53,7 +62,8 @@ from jst.engine.rng import generator
 from jst.engine.train import make_optimizer, train_epoch
 from jst.methods.autoprune_ste import ESTIMATORS, StepGate, WeightMask, step_mask
 from jst.methods.common import dense_network, finetune, flops_model, load_stage, outcome, pretrain
-from jst.nets.budget import keep_global
+from jst.methods.evidence import from_shares
+from jst.nets.budget import BUDGET_TOLERANCE, floor_of, keep_global
 from jst.nets.flops import count_sparse, flops_per_weight
 from jst.nets.importance import keep_top, l1_norm
 from jst.nets.subnetwork import extract
@@ -135,20 +145,24 @@ class AuxiliaryParameters:
 
     @torch.no_grad()
     def project(self, budget: float) -> bool:
-        """Switch off the units with the smallest m until the mask meets ``budget`` (structured: and switch
-        on the best min_channels of a layer left with fewer). Returns whether the mask changed."""
+        """Bring the mask within [budget * (1 - BUDGET_TOLERANCE), budget] by one global threshold on m: the
+        units with the smallest m go off when above it, the off units with the largest m come back on when
+        too far below (structured: and every layer keeps at least layer_floor of its filters, the best by
+        m). Only the remainder the rounds left changes. Returns whether the mask changed."""
+        low = budget * (1 - BUDGET_TOLERANCE)
         if self.structured:
             scores = {n: v.detach().cpu() for n, v in self.aux.items()}
-            keep = {n: keep_top(v, max(self.cfg.min_channels, int((v > 0).sum()))) for n, v in scores.items()}
-            if self.flops.ratio(keep) > budget:   # then the global threshold found is above 0
-                keep, _ = keep_global(scores, self.flops, budget, self.cfg.min_channels)
+            keep = {n: keep_top(v, max(floor_of(len(v), self.cfg.layer_floor, self.cfg.min_channels),
+                                        int((v > 0).sum()))) for n, v in scores.items()}
+            if not low <= self.flops.ratio(keep) <= budget:
+                keep, _ = keep_global(scores, self.flops, budget, self.cfg.min_channels, self.cfg.layer_floor)
             if all(torch.equal(keep[n].to(k.device), torch.nonzero(k).flatten()) for n, k in self.masks().items()):
                 return False
             on = {n: torch.zeros_like(v, dtype=torch.bool) for n, v in self.aux.items()}
             for n, k in keep.items():
                 on[n][k.to(on[n].device)] = True
         else:
-            if self.ratio() <= budget:
+            if low <= self.ratio() <= budget:
                 return False
             names = list(self.aux)
             m = torch.cat([self.aux[n].detach().flatten() for n in names])
@@ -157,7 +171,7 @@ class AuxiliaryParameters:
             order = torch.argsort(m, descending=True, stable=True)
             fits = torch.cumsum(cost[order], 0) <= budget * self.total_cost
             kept = torch.zeros_like(m, dtype=torch.bool)
-            kept[order[fits & (m[order] > 0)]] = True
+            kept[order[fits]] = True
             on, start = {}, 0
             for n in names:
                 on[n] = kept[start:start + self.aux[n].numel()].view_as(self.aux[n])
@@ -178,11 +192,24 @@ class AuxiliaryParameters:
                 parametrize.remove_parametrizations(modules[name], "weight", leave_parametrized=True)
 
 
+def aux_lr(cfg, aux_samples: int) -> float:
+    """The auxiliary parameters' learning rate: the paper's autoprune_lr, raised for a run too short for it.
+
+    m starts at 1 on average (magnitude init) and the regulariser moves it by lr * mu per step, so with the
+    paper's lr it takes 1 / (lr * mu) ~ 1,300 steps before a typical unit can turn off: more than a short
+    run's rounds take. The lr is raised (never lowered) until the regulariser alone could carry m from 1
+    to 0 in autoprune_reach of the rounds' auxiliary steps, leaving the rest to settle at the budget."""
+    steps = cfg.autoprune_rounds * math.ceil(aux_samples / cfg.batch_size)
+    if cfg.autoprune_reach <= 0:
+        return cfg.autoprune_lr
+    return max(cfg.autoprune_lr, 1.0 / (cfg.autoprune_mu * cfg.autoprune_reach * steps))
+
+
 def autoprune_rounds(ctx: RunContext, aux: AuxiliaryParameters, weight_half, aux_half) -> list[dict]:
     """Alternate weight and auxiliary-parameter passes for autoprune_rounds rounds (resumable)."""
     cfg, model = ctx.cfg, aux.model
     w_opt = make_optimizer(aux.weights(), cfg.optimizer, cfg.finetune_lr, cfg.momentum, cfg.weight_decay)
-    m_opt = make_optimizer(aux.parameters(), "sgd", cfg.autoprune_lr, cfg.autoprune_momentum, 0.0)
+    m_opt = make_optimizer(aux.parameters(), "sgd", aux_lr(cfg, len(aux_half)), cfg.autoprune_momentum, 0.0)
     history, start = [], 0
     saved = load_stage(ctx, "autoprune")
     if saved is not None:
@@ -232,6 +259,19 @@ def autoprune_rounds(ctx: RunContext, aux: AuxiliaryParameters, weight_half, aux
     return history
 
 
+def evidence(after_rounds: dict[str, torch.Tensor], final: dict[str, torch.Tensor], **figures) -> dict:
+    """Who removed the units that end up off: the masks during the rounds, or the closing projection."""
+    per_layer = {n: {"off_after_rounds": int((~after_rounds[n]).sum()), "removed": int((~final[n]).sum()),
+                     "by_masks": int((~after_rounds[n] & ~final[n]).sum()),
+                     "by_projection": int((after_rounds[n] & ~final[n]).sum()),
+                     "restored_by_projection": int((~after_rounds[n] & final[n]).sum())} for n in final}
+    by_masks = sum(v["by_masks"] for v in per_layer.values())
+    removed = sum(v["removed"] for v in per_layer.values())
+    return from_shares("the masks", by_masks, removed, per_layer=per_layer,
+                       flipped_in_rounds=sum(v["off_after_rounds"] for v in per_layer.values()),
+                       removed_by_projection=removed - by_masks, **figures)
+
+
 def run_autoprune(ctx: RunContext) -> dict:
     cfg, info = ctx.cfg, ctx.splits.info
     structured = cfg.autoprune_mode == "structured"
@@ -243,19 +283,21 @@ def run_autoprune(ctx: RunContext) -> dict:
     full = ctx.splits.full_train
     weight_idx, aux_idx = data.split_indices(len(full), 0.5, cfg.seed)
     history = autoprune_rounds(ctx, aux, full.subset(weight_idx), full.subset(aux_idx))
-    searched_ratio = aux.ratio()
+    searched_ratio, after_rounds = aux.ratio(), aux.masks()
     projected = aux.project(cfg.flops_target)
     details = {"mode": cfg.autoprune_mode, "rounds": history, "ratio_after_rounds": searched_ratio,
-               "projected_to_budget": projected,
+               "projected_to_budget": projected, "aux_lr": aux_lr(cfg, len(aux_idx)),
                "recovered_total": sum(h["recovered"] for h in history)}
+    mechanism = evidence(after_rounds, aux.masks(), ratio_after_rounds=searched_ratio,
+                         unit="filter" if structured else "weight")
+    source = "the dense network trained before pruning (coarse_epochs)"
     if structured:
         keep = {n: torch.nonzero(k).flatten().cpu() for n, k in aux.masks().items()}
         aux.remove()
         pruned = finetune(ctx, fold(extract(model, keep)))
-        return outcome(pruned, dense, "the dense network trained before pruning (coarse_epochs)", **details)
+        return outcome(pruned, dense, source, mechanism=mechanism, **details)
     for p in aux.parameters():
         p.requires_grad_(False)
     finetune(ctx, model, params=aux.weights())
     aux.remove()
-    return {**outcome(model, dense, "the dense network trained before pruning (coarse_epochs)", **details),
-            "count": count_sparse}
+    return {**outcome(model, dense, source, mechanism=mechanism, **details), "count": count_sparse}

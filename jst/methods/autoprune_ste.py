@@ -2,7 +2,9 @@
 
 The step function has no useful derivative; the estimator pretends it is a smooth stand-in (identity,
 ReLU, leaky ReLU, softplus). Under the leaky one a unit that is off still receives gradient, so pruning
-can be undone.
+can be undone. The same estimator carries the regulariser R(m) (the sum of the masks) that pushes m toward
+the FLOPs budget during AutoPrune's rounds (``jst.methods.autoprune``): with "relu" a unit, once off, gets
+no gradient from R either, so only the leaky and smooth ones let the budget control bring units back.
 """
 from __future__ import annotations
 

@@ -2,14 +2,15 @@
 Pruning"), PAPER.md section 4.
 
 An LSTM controller reads a parent network layer by layer and decides, for each layer, whether to prune
-R_prune = 20% of its filters; the filters removed are the least important by a channel-importance
-criterion (``jst.nets.importance``, L1 norm by default). The child inherits the parent's remaining weights and
+R_prune of its filters; the filters removed are the least important by a channel-importance criterion
+(``jst.nets.importance``, L1 norm by default). The child inherits the parent's remaining weights and
 recovers by teacher-student training from its parent (cross-entropy plus a distillation term). Its reward
 is validation accuracy with a complexity term; the controller learns by REINFORCE, each child's advantage
 being its reward minus its parent's. Every controller epoch takes the (up to) 5 networks with the largest
 rewards found so far as parents (the pre-trained network in the first epoch); the search stops when no
-better network has appeared for lstm_patience epochs (10 in the paper) or after lstm_max_epochs. The best
-network is retrained on train + validation at the fixed lr 0.001 of the paper.
+better network has appeared for lstm_patience epochs (10 in the paper) or after lstm_max_epochs. The chosen
+network is retrained on train + validation: by default with the fine-tuning schedule every method shares
+(``common.finetune``), or at the paper's fixed lr 0.001 (``lstm_retrain="paper"``, lstm_retrain_lr).
 
 Data: as in the paper, a seeded 10% of the official training set validates (lstm_val_fraction), the other
 90% trains the dense network and the children; this method does not use the run's 80/20 Dtrain/Dval.
@@ -22,11 +23,22 @@ lstm_lr = 0.05 (large for a controller, so that the few dozen updates of a short
 The complexity term is JST's (``jst.core.thresholds.reward``): reward = val acc - lstm_gamma * (FLOPs ratio
 above the budget), so children are pushed to the FLOPs budget and, within it, ranked by accuracy.
 Distillation: Hinton's soft targets at temperature lstm_kd_temperature, weight lstm_kd_weight.
-The network selected is the one with the best reward among those within the budget; if none reached it
-(a very short search), the best-reward network is cut to the budget by the importance criterion with one
-keep fraction for all layers, and result.json says so (``budget_fallback``).
+
+Reaching the budget at the run's length: with the paper's R_prune = 0.2 a lineage needs about three
+decisions per layer to halve ResNet-20's FLOPs, more than a few controller epochs give (at the cpu scale
+no CIFAR or Fashion-MNIST search reached the budget). R_prune is therefore the paper's 0.2 or, when larger,
+the rate with which a lineage pruning each layer with probability 1/2 reaches the budget within lstm_reach
+(0.5) of lstm_max_epochs (``reach_rate``). A child never overshoots the budget: when its decided cut would
+go below it, the decided layers lose filters one at a time, evenly, until it meets the budget
+(``capped_widths``); no layer goes under layer_floor of its dense width. The network chosen is the
+best-reward one within [budget * (1 - 2%), budget]; only if none is, the best-reward network above the
+budget loses the remainder the same way, spread over all layers, by filter importance (the fallback).
+result.json's ``mechanism`` counts per layer the filters the controller's decisions removed and the ones
+the fallback removed, with the chosen child's reward and the controller epochs run.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -38,8 +50,9 @@ from jst.engine.context import RunContext
 from jst.engine.errors import ConfigError
 from jst.engine.rng import generator
 from jst.engine.train import evaluate, fit, make_optimizer, train_epoch
-from jst.methods.common import dense_network, flops_model, load_stage, outcome, pretrain
-from jst.nets.budget import keep_uniform
+from jst.methods.common import dense_network, finetune, flops_model, load_stage, outcome, pretrain
+from jst.methods.evidence import from_shares
+from jst.nets.budget import BUDGET_TOLERANCE, floor_of
 from jst.nets.importance import bn_scale, keep_top, l1_norm
 from jst.nets.models import build_pruned
 from jst.nets.prunable import widths as layer_widths
@@ -107,12 +120,56 @@ def features(widths: dict[str, int], dense_widths: dict[str, int], flops_ratio: 
                          for i, k in enumerate(widths)], dtype=torch.float32)
 
 
-def pruned_widths(widths: dict[str, int], decisions: torch.Tensor, rate: float, min_keep: int) -> dict[str, int]:
-    """Remove ``rate`` of the filters (at least one) of every layer decided, never below ``min_keep``."""
+def pruned_widths(widths: dict[str, int], decisions: torch.Tensor, rate: float,
+                  min_keep: int | dict[str, int]) -> dict[str, int]:
+    """Remove ``rate`` of the filters (at least one) of every layer decided, never below ``min_keep`` (one
+    number, or per layer: the layer floor of its dense width)."""
     out = {}
     for (name, w), d in zip(widths.items(), decisions.tolist()):
-        out[name] = max(min_keep, min(w - 1, round(w * (1 - rate)))) if d and w > min_keep else w
+        floor = min_keep[name] if isinstance(min_keep, dict) else min_keep
+        out[name] = max(floor, min(w - 1, round(w * (1 - rate)))) if d and w > floor else w
     return out
+
+
+def capped_widths(widths: dict[str, int], decisions: torch.Tensor, rate: float, min_keep,
+                  ratio: Callable[[dict[str, int]], float], budget: float) -> dict[str, int]:
+    """The decided layers lose ``rate`` of their filters, unless that would take the network below the FLOPs
+    budget: then they lose one filter at a time, always from the decided layer cut least so far (relative to
+    its width), skipping a cut that would land under the budget's band, until the network meets the budget.
+    The controller decides where to prune; a step never overshoots the budget."""
+    full = pruned_widths(widths, decisions, rate, min_keep)
+    if ratio(full) >= budget:
+        return full
+    low = budget * (1 - BUDGET_TOLERANCE)
+    out, open_ = dict(widths), {n for n in widths if full[n] < widths[n]}
+    while open_ and ratio(out) > budget:
+        n = max(open_, key=lambda k: (out[k] / widths[k], k))
+        trial = {**out, n: out[n] - 1}
+        if ratio(trial) < low:            # this layer's filters are too coarse for what is left
+            open_.discard(n)
+            continue
+        out = trial
+        if out[n] == full[n]:
+            open_.discard(n)
+    return out
+
+
+def reach_rate(cfg, ratio: Callable[[dict[str, int]], float], dense_widths: dict[str, int]) -> float:
+    """R_prune, raised (never lowered) for a search too short for the paper's 0.2 (at most 0.9).
+
+    f is the keep fraction that, in every layer, meets the budget; a layer pruned with probability 1/2 per
+    controller epoch is decided about (lstm_reach * lstm_max_epochs) / 2 times along a lineage of children,
+    so R = 1 - f ** (1 / that) lets the lineage reach the budget within lstm_reach of the epochs."""
+    if cfg.lstm_reach <= 0:
+        return cfg.lstm_prune_rate
+    lo, hi = 0.0, 1.0                    # f, by bisection
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        w = {n: max(1, round(mid * d)) for n, d in dense_widths.items()}
+        lo, hi = (mid, hi) if ratio(w) <= cfg.flops_target else (lo, mid)
+    f = lo
+    decisions = cfg.lstm_reach * cfg.lstm_max_epochs / 2
+    return min(0.9, max(cfg.lstm_prune_rate, 1 - f ** (1 / decisions)))
 
 
 class _Distill(nn.Module):
@@ -161,6 +218,8 @@ class _Search:
             torch.manual_seed(cfg.seed)
             self.controller = Controller(cfg.lstm_hidden)
         self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=cfg.lstm_lr)
+        self.floors = {n: floor_of(w, cfg.layer_floor, cfg.min_channels) for n, w in self.flops.dense_widths.items()}
+        self.rate = reach_rate(cfg, self.ratio, self.flops.dense_widths)
         self.pool: list[dict] = []
         self.epoch, self.best_reward, self.since_better = 0, float("-inf"), 0
         saved = load_stage(ctx, "lstm")
@@ -172,6 +231,9 @@ class _Search:
         else:  # the first epoch's parent: the pre-trained network
             self.best_reward = self.add(dense, parent=None)["reward"]
 
+    def ratio(self, widths: dict[str, int]) -> float:
+        return self.flops.flops(widths) / self.flops.total
+
     def network(self, entry: dict) -> nn.Module:
         net = build_pruned(self.cfg.arch, entry["widths"], **self.shape)
         net.load_state_dict(entry["state"])
@@ -180,7 +242,7 @@ class _Search:
     def add(self, net: nn.Module, parent: int | None) -> dict:
         widths = layer_widths(net)
         acc = evaluate(net, self.val_src, self.cfg.eval_batch_size, self.ctx.device)["acc"]
-        ratio = self.flops.flops(widths) / self.flops.total
+        ratio = self.ratio(widths)
         epoch = 0 if parent is None else self.epoch + 1      # the controller epoch that made it (1-based)
         entry = {"id": len(self.pool), "parent": parent, "epoch": epoch, "widths": widths, "val_acc": acc,
                  "flops_ratio": ratio, "reward": reward(acc, ratio, self.cfg.flops_target, self.cfg.lstm_gamma),
@@ -193,8 +255,15 @@ class _Search:
         return ranked[:self.cfg.lstm_parents]
 
     def best_within_budget(self) -> dict | None:
-        inside = [e for e in self.pool if e["flops_ratio"] <= self.cfg.flops_target + 1e-9]
+        """The best-reward network within the budget's band [target * (1 - BUDGET_TOLERANCE), target]."""
+        target = self.cfg.flops_target
+        inside = [e for e in self.pool if target * (1 - BUDGET_TOLERANCE) - 1e-9 <= e["flops_ratio"] <= target + 1e-9]
         return max(inside, key=lambda e: (e["reward"], -e["id"])) if inside else None
+
+    def chosen(self) -> dict:
+        """The network the run ends with: the best within the band, else the best-reward one above it."""
+        above = [e for e in self.pool if e["flops_ratio"] > self.cfg.flops_target + 1e-9]
+        return self.best_within_budget() or max(above, key=lambda e: (e["reward"], -e["id"]))
 
     def controller_epoch(self) -> None:
         cfg = self.cfg
@@ -203,7 +272,7 @@ class _Search:
         for parent in self.parents():
             f = features(parent["widths"], self.flops.dense_widths, parent["flops_ratio"], parent["reward"])
             decisions = self.controller.sample(f, gen)
-            widths = pruned_widths(parent["widths"], decisions, cfg.lstm_prune_rate, cfg.min_channels)
+            widths = capped_widths(parent["widths"], decisions, self.rate, self.floors, self.ratio, cfg.flops_target)
             record = {"stage": "lstm", "epoch": self.epoch + 1, "parent": parent["id"],
                       "decisions": decisions.int().tolist()}
             if widths == parent["widths"]:          # nothing pruned: the child is its parent, advantage 0
@@ -237,16 +306,22 @@ class _Search:
 
     def _forget_weights(self) -> None:
         """Keep weights only for the possible parents and the best network within the budget."""
-        needed = {e["id"] for e in self.parents()}
-        best = self.best_within_budget()
-        if best is not None:
-            needed.add(best["id"])
+        needed = {e["id"] for e in self.parents()} | {self.chosen()["id"]}
         for e in self.pool:
             if e["id"] not in needed:
                 e["state"] = None
 
     def done(self) -> bool:
         return self.epoch >= self.cfg.lstm_max_epochs or self.since_better >= self.cfg.lstm_patience
+
+
+def evidence(dense: dict[str, int], child: dict[str, int], final: dict[str, int], **figures) -> dict:
+    """Per layer, the filters removed by the controller's decisions (dense -> chosen child) and by the
+    budget fallback (chosen child -> final network)."""
+    per_layer = {n: {"by_controller": dense[n] - child[n], "by_fallback": child[n] - final[n]} for n in dense}
+    by_controller = sum(v["by_controller"] for v in per_layer.values())
+    removed = sum(dense[n] - final[n] for n in dense)
+    return from_shares("the controller", by_controller, removed, per_layer=per_layer, **figures)
 
 
 def run_lstm(ctx: RunContext) -> dict:
@@ -259,19 +334,27 @@ def run_lstm(ctx: RunContext) -> dict:
     while not search.done():
         search.controller_epoch()
 
-    chosen = search.best_within_budget()
-    fallback = chosen is None
-    if fallback:
-        chosen = max(search.pool, key=lambda e: (e["reward"] if e["state"] is not None else float("-inf")))
+    chosen = search.chosen()
     model = search.network(chosen)
-    if fallback:
-        keep, _ = keep_uniform(IMPORTANCE[cfg.lstm_importance](model), search.flops, cfg.flops_target,
-                               cfg.min_channels)
-        model = extract(model, keep)
-    fit(ctx, model, full, stage="finetune", epochs=cfg.finetune_epochs, lr=cfg.lstm_retrain_lr,
-        schedule="constant", batch_size=cfg.finetune_batch_size)
+    widths = chosen["widths"]
+    fallback = chosen["flops_ratio"] > cfg.flops_target + 1e-9
+    if fallback:   # the search never reached the budget: remove only the remainder, spread over the layers
+        every = torch.ones(len(widths), dtype=torch.bool)
+        widths = capped_widths(widths, every, 1.0, search.floors, search.ratio, cfg.flops_target)
+        scores = IMPORTANCE[cfg.lstm_importance](model)
+        model = extract(model, {n: keep_top(scores[n], w) for n, w in widths.items()})
+    mechanism = evidence(search.flops.dense_widths, chosen["widths"], widths, chosen_child=chosen["id"],
+                         chosen_reward=chosen["reward"], chosen_val_acc=chosen["val_acc"],
+                         chosen_flops_ratio=chosen["flops_ratio"], controller_epochs=search.epoch,
+                         prune_rate=search.rate)
+    if cfg.lstm_retrain == "paper":   # Zhong et al.: constant lr 0.001 on train + validation
+        fit(ctx, model, full, stage="finetune", epochs=cfg.finetune_epochs, lr=cfg.lstm_retrain_lr,
+            schedule="constant", batch_size=cfg.finetune_batch_size)
+    else:
+        finetune(ctx, model)
     pool = [{k: v for k, v in e.items() if k != "state"} for e in search.pool]
     return outcome(model, dense, "the dense network pre-trained on the 90% training split (coarse_epochs)",
-                   pool=pool, selected=chosen["id"], budget_fallback=fallback, controller_epochs=search.epoch,
+                   mechanism=mechanism, pool=pool, selected=chosen["id"], budget_fallback=fallback,
+                   prune_rate=search.rate, controller_epochs=search.epoch,
                    stopped_early=search.epoch < cfg.lstm_max_epochs,
                    split={"train": len(train_src), "val": len(val_src)})

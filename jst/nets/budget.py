@@ -2,8 +2,10 @@
 
 ``jst.nets.flops.FlopsModel`` gives the exact FLOPs of any per-layer widths in microseconds, so a bisection
 over a rule's one free number costs nothing. JST's budget projection scales its thresholds this way
-(``jst.core.sampler.fit_to_budget``); L1-norm and the LSTM's fallback keep one fraction of every layer
-(``keep_uniform``); Slimming, ISTA and AutoPrune keep the filters above one global score (``keep_global``).
+(``jst.core.sampler.fit_to_budget``); L1-norm keeps one fraction of every layer
+(``keep_uniform``); Slimming, ISTA and AutoPrune keep the filters above one global score (``keep_global``), with
+a per-layer floor (``floor_of``); ``top_up`` lands a keep just under the budget. ``budget_report`` and
+``collapsed`` are what every record says about the budget and its layers.
 """
 from __future__ import annotations
 

@@ -27,7 +27,8 @@ def reach(lam: float, steps: int, lrs: list[float], optimizer: str, momentum: fl
 
 def sparsity_reach(blocks, results_root: str | Path) -> pd.DataFrame:
     """The reach of every slimming run of the finished comparisons; the last row is the same sum for the
-    ``paper`` preset on the full CIFAR-10 (50,000 images), a schedule we did not run."""
+    ``paper`` preset on the full CIFAR-10 (50,000 images), a schedule we did not run. The lambda is the one
+    the run used (``l1_lambda``: scaled to the run's length since issue 22), else the config's."""
     rows = []
     for b in finished_comparisons(blocks, results_root):
         for r in read_records(b.folder(results_root), "slimming-f*-s*"):
@@ -36,7 +37,8 @@ def sparsity_reach(blocks, results_root: str | Path) -> pd.DataFrame:
             steps = (r.data["train"] + r.data["val"]) // cfg["batch_size"]     # the stage drops the last batch
             dense, kept = r.dense.widths, r.pruned.widths
             rows.append({"comparison": b.name, "run": r.name,
-                         **reach(cfg["slimming_lambda"], steps, lrs, cfg["optimizer"], cfg["momentum"]),
+                         **reach(r.method_details.get("l1_lambda", cfg["slimming_lambda"]), steps, lrs,
+                                 cfg["optimizer"], cfg["momentum"]),
                          "threshold": r.method_details.get("threshold"),
                          "narrowest layer kept": min(kept[n] / dense[n] for n in kept),
                          "test acc (%)": 100 * r.pruned.test_acc})
