@@ -251,8 +251,10 @@ def search(ctx: RunContext, target: torch.nn.Module, flops: FlopsModel) -> dict:
         for phase in ("params", "filters"):
             ctx.checkpoint_path(_step_checkpoint(t, phase)).unlink(missing_ok=True)
         bar.set_postfix(val_acc=f"{record['val_acc']:.3f}", flops=f"{record['flops_ratio']:.2f}")
-    if cfg.selection != "at_step":
+    if cfg.selection != "at_step" and state["best"] is None:
         select_on_final_target(ctx, target, state)
+        ctx.save_checkpoint("search", {"target": target.state_dict(),   # the selection, for the book's readers
+                                       "policy": policy.state() if policy else None, "search": state})
     if state["best"] is None:
         raise RuntimeError("no search candidate met the FLOPs budget; enable budget_projection or raise "
                            "the FLOPs target")
