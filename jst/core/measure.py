@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from jst.engine import distributed
 from jst.engine.context import Context
 from jst.engine.rng import generator
 from jst.engine.train import evaluate
@@ -34,6 +35,7 @@ def recalibrate(model: nn.Module, source, batches: int, gen: torch.Generator, ba
         model(x)
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
+    distributed.average_buffers(model)   # under torchrun each rank saw its own shard: one estimate for all
     model.train(was_training)
 
 
