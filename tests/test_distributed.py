@@ -108,8 +108,8 @@ def test_two_processes_match_one_process_within_tolerance(data_root, tmp_path):
     runs are not bit-identical; stated tolerance: every logged accuracy within 3 points, the test accuracies
     on 2,000 test images (on 500, one run's standard error is about a point: 0.92 vs 0.96 was seen)."""
     args = ["--method", "jst", "--dataset", "mnist", "--arch", "lenet5", "--data-root", data_root, "--scale", "smoke",
-            "--seed", "0", "--set", "max_train_samples=5000", "--set", "max_test_samples=2000", "--set", "coarse_epochs=2",
-            "--set", "finetune_epochs=2"]
+            "--seed", "0", "--set", "max_train_samples=5000", "--set", "max_test_samples=2000",
+            "--set", "coarse_epochs=2", "--set", "finetune_epochs=2"]
     torchrun(2, *args, "--out", tmp_path / "two")
     one = subprocess.run([sys.executable, "-m", "jst", "run", *map(str, args), "--out", str(tmp_path / "one")],
                          env=ENV, capture_output=True, text=True)
