@@ -16,6 +16,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -70,15 +71,39 @@ def pages(html: Path) -> list[Path]:
     return sorted(p for p in html.rglob("*.html") if not skip & set(p.relative_to(html).parts))
 
 
-def _driver():
+def _driver(attempts: int = 3):
+    """Headless Chromium with a new empty profile folder per start (a shared or stale profile is the usual
+    cause of "DevToolsActivePort file doesn't exist"); a failed start is retried, and the last failure
+    carries the tail of chromedriver's log."""
     from selenium import webdriver
+    from selenium.common.exceptions import SessionNotCreatedException
     from selenium.webdriver.chrome.service import Service
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM[0]
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMIUM[1]), options=options)
+    for attempt in range(1, attempts + 1):
+        profile = Path(tempfile.mkdtemp(prefix="jst-chromium-"))
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM[0]
+        for flag in CHROMIUM_FLAGS + (f"--user-data-dir={profile}", f"--crash-dumps-dir={profile}"):
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        log = profile / "chromedriver.log"
+        try:
+            service = Service(CHROMIUM[1], service_args=["--log-level=INFO"], log_output=str(log))
+            driver = webdriver.Chrome(service=service, options=options)
+        except SessionNotCreatedException as e:
+            tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+            shutil.rmtree(profile, ignore_errors=True)
+            if attempt == attempts:
+                raise RuntimeError(f"headless Chromium did not start ({attempts} attempts): {e.msg}\n"
+                                   "chromedriver log (tail):\n" + "\n".join(tail)) from e
+            time.sleep(2.0 * attempt)
+            continue
+        driver.profile = profile
+        return driver
+
+
+def _quit(driver) -> None:
+    driver.quit()
+    shutil.rmtree(driver.profile, ignore_errors=True)
 
 
 class _Server:
@@ -141,7 +166,7 @@ def check(html: Path, screenshots: Path, settle: float = 0.5) -> list[PageReport
                 report.screenshot = str(shot)
                 reports.append(report)
         finally:
-            driver.quit()
+            _quit(driver)
     return reports
 
 
