@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from jst.experiments.compare import compare, load_table, plan
+from jst.report.records import mechanism_summary, read_record
 
 METHODS = ["l1norm", "dense", "scratch"]
 
@@ -53,6 +54,12 @@ def test_table_mean_and_std_match_the_runs(grid):
     with open(out / "table.csv") as f:
         table = list(csv.DictReader(f))
     assert [t["method"] for t in table] == METHODS
+    by_method = {r["method"]: r for r in rows}
+    assert by_method["dense"]["mechanism"] == "n/a"          # prunes nothing itself
+    l1norm = [read_record(out / name) for name in by_method["l1norm"]["runs"]]
+    assert by_method["l1norm"]["mechanism"] == mechanism_summary(l1norm)
+    assert by_method["l1norm"]["mechanism"].endswith("/2")  # both seeds' mechanism sections are read
+    assert [t["mechanism"] for t in table] == [r["mechanism"] for r in rows]
     assert float(table[0]["test_acc_mean"]) == pytest.approx(rows[0]["test_acc_mean"])
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from jst.config import Config
-from jst.methods.lstm import Controller, _Distill, capped_widths, features, pruned_widths, reach_rate, reinforce
+from jst.methods.lstm import _Distill
+from jst.methods.lstm_controller import Controller, capped_widths, features, pruned_widths, reach_rate, reinforce
 from jst.nets.budget import BUDGET_TOLERANCE, floor_of
 from jst.nets.models import build_model
 

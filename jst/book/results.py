@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from jst.report.records import RunRecord, read_records
+from jst.report.records import RunRecord, mechanism_summary, read_records
 
 
 def result_table(record: RunRecord) -> pd.DataFrame:
@@ -43,12 +43,24 @@ def summary_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(flat)
 
 
+def _records_at(out: str | Path, flops_target: float, seed: int) -> list[RunRecord]:
+    return [r for r in read_records(out, recursive=True)
+            if abs(r.flops_target - flops_target) < 1e-9 and r.seed == seed]
+
+
 def widths_by_method(out: str | Path, flops_target: float, seed: int) -> tuple[dict[str, dict[str, int]], dict]:
     """Channels kept per layer by each method at one FLOPs target and seed, from the run folders under
     ``out``; and the dense network's widths."""
     found, dense = {}, {}
-    for r in read_records(out, recursive=True):
-        if abs(r.flops_target - flops_target) < 1e-9 and r.seed == seed:
-            found.setdefault(r.method, r.pruned.widths)
-            dense = r.dense.widths
+    for r in _records_at(out, flops_target, seed):
+        found.setdefault(r.method, r.pruned.widths)
+        dense = r.dense.widths
     return found, dense
+
+
+def mechanism_by_method(out: str | Path, flops_target: float, seed: int) -> dict[str, str]:
+    """Method -> ``mechanism_summary`` of its run at one FLOPs target and seed (for ``plots.kept_channels``)."""
+    found = {}
+    for r in _records_at(out, flops_target, seed):
+        found.setdefault(r.method, mechanism_summary([r]))
+    return found

@@ -22,12 +22,12 @@ from pathlib import Path
 from jst.config import make_config
 from jst.engine import checkpoint, lock
 from jst.engine.errors import ConfigError, JstError, TrainingDiverged
-from jst.report.records import is_record, read_record
+from jst.report.records import is_record, mechanism_summary, read_record
 
 METRICS = {"test_acc": ("pruned", "test_acc"), "flops_ratio": ("pruned", "flops_ratio"),
            "params_ratio": ("pruned", "params_ratio"), "wall_time_s": ("wall_time_s",)}
 COLUMNS = ["method", "flops_target", "n_seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")),
-           "meets_budget", "dataset", "arch", "scale", "seeds", "runs"]
+           "meets_budget", "mechanism", "dataset", "arch", "scale", "seeds", "runs"]
 
 
 def run_name(method: str, target: float, seed: int) -> str:
@@ -117,6 +117,7 @@ def table(out, methods, seeds, flops_targets) -> list[dict]:
                 row[f"{metric}_mean"] = statistics.fmean(values)
                 row[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
             row["meets_budget"] = all(r.meets_budget for r in records)  # each run against its own target
+            row["mechanism"] = mechanism_summary(records)  # a fallback's runs are labelled, never the method
             row.update(dataset=records[0].dataset, arch=records[0].arch, scale=records[0].scale,
                        seeds=[r.seed for r in records], runs=[r.name for r in records])
             rows.append(row)

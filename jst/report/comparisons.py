@@ -15,7 +15,7 @@ from jst.engine.checkpoint import load_json
 from jst.experiments.compare import load_table
 from jst.experiments.grid import Block
 from jst.report.hardware import run_hardware
-from jst.report.records import RunRecord, read_record
+from jst.report.records import RunRecord, mechanism_summary, read_record
 from jst.report.verdicts import verdict
 
 
@@ -52,17 +52,8 @@ def _hardware(folder: Path, runs: list[str]) -> str:
 
 
 def mechanism_label(folder: Path, runs: list[str]) -> str:
-    """Whether each run's pruning came from the method's own mechanism: "acted 3/3", "fallback 2/3" (the
-    rest came from a fallback: never to be read as the method), "n/a" (prunes nothing itself) or "not
-    recorded" (a record older than the ``mechanism`` section)."""
-    sections = [read_record(folder / name).mechanism for name in runs]
-    if any(s is None for s in sections):
-        return "not recorded"
-    acted = [s["acted"] for s in sections if s.get("acted") is not None]
-    if not acted:
-        return "n/a"
-    fallback = len(acted) - sum(acted)
-    return f"fallback {fallback}/{len(acted)}" if fallback else f"acted {len(acted)}/{len(acted)}"
+    """``records.mechanism_summary`` of the named runs of a comparison folder."""
+    return mechanism_summary([read_record(folder / name) for name in runs])
 
 
 def comparison(folder: str | Path, flops_target: float | None = None) -> pd.DataFrame:

@@ -8,6 +8,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
+from jst.report.records import is_fallback
+
 sns.set_theme(style="whitegrid", context="notebook")
 
 
@@ -148,8 +150,16 @@ def method_colors(methods) -> dict[str, tuple]:
     return dict(zip(names, sns.color_palette("tab10", n_colors=max(len(names), 1))))
 
 
-def kept_channels(widths: dict[str, dict[str, int]], dense: dict[str, int], title: str = "") -> plt.Figure:
-    """Fraction of each layer's channels kept by each method (bars side by side; 1 = the dense width)."""
+def legend_name(method: str, mechanism: str | None = None) -> str:
+    """A method's name in a legend; runs whose pruning came from a fallback say so, never shown as the method."""
+    return f"{method} ({mechanism}: not the method)" if is_fallback(mechanism) else method
+
+
+def kept_channels(widths: dict[str, dict[str, int]], dense: dict[str, int], title: str = "",
+                  mechanism: dict[str, str] | None = None) -> plt.Figure:
+    """Fraction of each layer's channels kept by each method (bars side by side; 1 = the dense width).
+    ``mechanism`` (method -> ``records.mechanism_summary``): a fallback's bars are hatched and labelled."""
+    mechanism = mechanism or {}
     rows = [{"method": m, "layer": layer, "fraction kept": c / dense[layer], "channels": c}
             for m, w in widths.items() for layer, c in w.items()]
     df = pd.DataFrame(rows)
@@ -158,22 +168,36 @@ def kept_channels(widths: dict[str, dict[str, int]], dense: dict[str, int], titl
     fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(layers) * len(widths) + 2), 3.8))
     sns.barplot(df, x="layer", y="fraction kept", hue="method", order=layers, hue_order=sorted(colors),
                 palette=colors, ax=ax)
+    for method, bars in zip(sorted(colors), ax.containers):
+        if is_fallback(mechanism.get(method)):
+            for bar in bars:
+                bar.set_hatch("//")
+                bar.set_alpha(0.5)
     ax.axhline(1.0, color="grey", ls="--", lw=1)
     ax.set(xlabel="", ylim=(0, 1.08), title=title or "channels kept per layer (fraction of the dense width)")
     ax.tick_params(axis="x", rotation=45 if len(layers) > 6 else 0)
-    ax.legend(fontsize="x-small", ncol=2)
+    handles, names = ax.get_legend_handles_labels()
+    for handle, name in zip(handles, names):
+        if is_fallback(mechanism.get(name)):
+            handle.set_hatch("//")
+            handle.set_alpha(0.5)
+    ax.legend(handles, [legend_name(n, mechanism.get(n)) for n in names], fontsize="x-small", ncol=2)
     fig.tight_layout()
     return fig
 
 
 def pareto(df: pd.DataFrame, x: str = "flops_ratio", y: str = "test_acc", xerr: str | None = None,
            yerr: str | None = None) -> plt.Figure:
-    """Accuracy against FLOPs kept for every method, error bars = seed spread (std)."""
+    """Accuracy against FLOPs kept for every method, error bars = seed spread (std). Where ``df`` has a
+    ``mechanism`` column, a method whose runs fell back is drawn hollow and dashed, and its legend says so."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     colors = method_colors(df["method"])
     for method, part in df.drop_duplicates(["method", x, y]).sort_values(x).groupby("method"):
+        labels = part["mechanism"].tolist() if "mechanism" in part else []
+        fell_back = next((m for m in labels if is_fallback(m)), None)
         ax.errorbar(part[x], part[y], xerr=part[xerr] if xerr else None, yerr=part[yerr] if yerr else None,
-                    marker="o", capsize=3, label=method, color=colors[method])
+                    marker="o", capsize=3, label=legend_name(method, fell_back), color=colors[method],
+                    ls="--" if fell_back else "-", mfc="none" if fell_back else colors[method])
     ax.set(xlabel="FLOPs kept (fraction of dense)", ylabel="test accuracy",
            title="accuracy vs FLOPs kept (bars: std over seeds)")
     ax.legend(fontsize="x-small")

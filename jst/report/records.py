@@ -112,3 +112,22 @@ def read_records(root: str | Path, pattern: str = "*", recursive: bool = False) 
     root = Path(root)
     found = root.rglob(f"{pattern}/{RECORD}") if recursive else root.glob(f"{pattern}/{RECORD}")
     return [read_record(p.parent) for p in sorted(found)]
+
+
+def mechanism_summary(records: list[RunRecord]) -> str:
+    """Whether each run's pruning came from the method's own mechanism: "acted 3/3", "fallback 2/3" (the
+    rest came from a fallback: never to be read as the method), "n/a" (prunes nothing itself) or "not
+    recorded" (a record older than the ``mechanism`` section)."""
+    sections = [r.mechanism for r in records]
+    if any(s is None for s in sections):
+        return "not recorded"
+    acted = [s["acted"] for s in sections if s.get("acted") is not None]
+    if not acted:
+        return "n/a"
+    fallback = len(acted) - sum(acted)
+    return f"fallback {fallback}/{len(acted)}" if fallback else f"acted {len(acted)}/{len(acted)}"
+
+
+def is_fallback(summary: str | None) -> bool:
+    """A ``mechanism_summary`` that says some run's pruning did not come from the method's mechanism."""
+    return bool(summary) and str(summary).startswith("fallback")
