@@ -23,10 +23,21 @@ def pytest_configure(config):
         torch.set_num_threads(1)  # one core per worker: two workers' thread pools would fight over two cores
 
 
+@pytest.hookimpl(tryfirst=True)   # before xdist's own hook, which names each test's group from this marker
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.name not in SPREAD_FILES:
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
+
+def pytest_collection_finish(session):
+    """Under ``--dist loadgroup`` a file's tests must carry its group in their id (xdist appends it); without it
+    they spread over the workers and every module fixture is built once per worker (pytest 9 broke this
+    for xdist 3.8: hence pytest<9 in pyproject.toml)."""
+    if session.config.getvalue("loadgroup") and os.environ.get("PYTEST_XDIST_WORKER"):
+        lost = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+        if lost:
+            raise pytest.UsageError(f"pytest-xdist did not group {len(lost)} tests by file (e.g. {lost[0]})")
 
 
 def pytest_addoption(parser):
@@ -80,3 +91,22 @@ def exported_accuracy():
                            max_test_samples=c["max_test_samples"])
         return evaluate(load_exported(Path(run_dir) / "model"), splits.test, 256, "cpu")["acc"]
     return accuracy
+
+
+@pytest.fixture(scope="session")
+def tiny_grey_folder(data_root, tmp_path_factory):
+    """An ImageFolder of real MNIST digits 0-2 shrunk to 8 px: 1 channel, 3 classes, the smallest size."""
+    from PIL import Image
+    from torchvision.datasets import MNIST
+    root = tmp_path_factory.mktemp("tiny")
+    for split, train, per_class in (("train", True, 60), ("val", False, 20)):
+        ds, counts = MNIST(str(data_root), train=train), {0: 0, 1: 0, 2: 0}
+        for image, label in ((ds.data[i], int(ds.targets[i])) for i in range(len(ds))):
+            if label in counts and counts[label] < per_class:
+                (root / split / f"digit{label}").mkdir(parents=True, exist_ok=True)
+                path = root / split / f"digit{label}" / f"{counts[label]}.png"
+                Image.fromarray(image.numpy()).resize((8, 8)).save(path)
+                counts[label] += 1
+            if all(c == per_class for c in counts.values()):
+                break
+    return root

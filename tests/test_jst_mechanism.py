@@ -105,11 +105,11 @@ def test_bimodality_separates_two_groups_from_one():
     assert bimodality(two) > 5 / 9 > bimodality(one)
 
 
-def test_the_mechanism_table_reads_the_section_of_every_record(learned, frozen):
+def test_the_mechanism_table_reads_the_section_of_every_record(learned, frozen, tmp_path):
     from jst.report.mechanisms import main, mechanism_table
     for (result, folder), acted in ((learned, True), (frozen, False)):
         row = mechanism_table(folder.parent).iloc[0]
         assert row["acted"] is acted or row["acted"] == acted
         assert row["key figure"] == pytest.approx(result["mechanism"]["rank_correlation_with_init"])
         assert abs(row["budget error (%)"]) <= 2
-    assert main(["/nonexistent"]) == 2
+    assert main([str(tmp_path / "missing")]) == 2
