@@ -34,7 +34,7 @@ def pytest_collection_finish(session):
     """Under ``--dist loadgroup`` a file's tests must carry its group in their id (xdist appends it); without it
     they spread over the workers and every module fixture is built once per worker (pytest 9 broke this
     for xdist 3.8: hence pytest<9 in pyproject.toml)."""
-    if session.config.getvalue("loadgroup") and os.environ.get("PYTEST_XDIST_WORKER"):
+    if os.environ.get("PYTEST_XDIST_WORKER") and getattr(session.config.option, "loadgroup", False):
         lost = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
         if lost:
             raise pytest.UsageError(f"pytest-xdist did not group {len(lost)} tests by file (e.g. {lost[0]})")

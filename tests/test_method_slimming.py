@@ -79,6 +79,12 @@ def test_separation_tells_two_groups_from_one():
     one = {"a": torch.rand(50, generator=g), "b": torch.rand(50, generator=g)}
     keep = {n: torch.topk(s, 25).indices for n, s in one.items()}
     assert not separation(one, keep)["acted"]
+    # too strong: most channels were zeroed, so the threshold picks among dead scales (kept ones near zero too)
+    # (zeroed scales spread over orders of magnitude, as a run's do: 1e-6 to 1e-2)
+    dead = {"a": torch.cat([live[:10], 10 ** (-6 + 4 * torch.rand(40, generator=g))])}
+    m = separation(dead, {"a": torch.topk(dead["a"], 30).indices})
+    assert m["bimodality"] > 5 / 9 and m["kept_near_zero_share"] > 0.5 and not m["acted"]
+    assert "dead ones" in m["reason"]
 
 
 def test_the_penalty_separates_the_scales_and_the_run_meets_the_budget(slimming_run):

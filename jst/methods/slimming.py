@@ -17,7 +17,8 @@ threshold is the lowest one whose network meets the FLOPs budget (every layer ke
 channels with the largest scales are then given back while the network stays within budget, since a
 threshold stops one channel short of it. The ``mechanism`` section says whether the penalty separated the
 scales (Sarle's bimodality coefficient, and the removed scales near zero next to the kept ones), i.e.
-whether the threshold fell in a gap the penalty made or cut through scales of one kind.
+whether the threshold fell in a gap the penalty made or cut through scales of one kind: live ones (the
+penalty too weak) or, when most kept scales are near zero as well, dead ones (too strong).
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from jst.nets.subnetwork import extract
 
 SEPARATED = 0.1   # separated: the removed scales' median is under this share of the kept ones'
 NEAR_ZERO = 1e-2  # a scale under this (they start at 1) has been driven to zero by the penalty
+LIVE = 0.5        # over-penalised: at least this share of the kept scales is near zero too
 
 
 def bn_scales(model) -> list[torch.nn.Parameter]:
@@ -67,15 +69,19 @@ def separation(scores: dict[str, torch.Tensor], keep) -> dict:
     kept, removed, every = torch.cat(kept), torch.cat(removed), torch.cat(list(scores.values()))
     b = bimodality(every)
     gap = float(removed.median() / kept.median()) if len(removed) and kept.median() > 0 else None
-    acted = len(removed) > 0 and b > 5 / 9 and gap is not None and gap < SEPARATED
-    reason = (f"|gamma| bimodality {b:.2f} ({'above' if b > 5 / 9 else 'not above'} a uniform's 5/9) and median "
+    dead_kept = float((kept < NEAR_ZERO).float().mean())
+    separated = len(removed) > 0 and b > 5 / 9 and gap is not None and gap < SEPARATED
+    acted = separated and dead_kept < LIVE
+    reason = (f"|gamma| bimodality {b:.2f} ({'above' if b > 5 / 9 else 'not above'} a uniform's 5/9), median "
               f"removed / median kept scale {gap if gap is None else round(gap, 4)} (separated when under "
-              f"{SEPARATED}): " + ("the threshold fell in a gap the L1 penalty made" if acted else
-                                   "the penalty did not separate the scales; the threshold chose among live ones"))
+              f"{SEPARATED}) and {dead_kept:.0%} of the kept scales near zero (live when under {LIVE:.0%}): "
+              + ("the threshold fell in a gap the L1 penalty made" if acted else
+                 "the penalty zeroed more channels than the budget removes; the threshold chose among dead ones"
+                 if separated else "the penalty did not separate the scales; the threshold chose among live ones"))
     return verdict(acted, reason, bimodality=b, median_ratio_removed_to_kept=gap, removed=len(removed),
                    near_zero=NEAR_ZERO, near_zero_share=float((every < NEAR_ZERO).float().mean()),
                    removed_near_zero_share=float((removed < NEAR_ZERO).float().mean()) if len(removed) else None,
-                   kept_near_zero_share=float((kept < NEAR_ZERO).float().mean()),
+                   kept_near_zero_share=dead_kept,
                    largest_removed=float(removed.max()) if len(removed) else None,
                    smallest_kept=float(kept.min()), per_layer=per_layer)
 
