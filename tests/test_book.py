@@ -113,6 +113,88 @@ def test_explorer_control_changes_the_view(pages):
     assert report.explorer["after"]["kept"] != report.explorer["before"]["kept"]
 
 
+# pages whose figures the legibility rule flags and whose notebooks train networks (expensive to re-execute):
+# the check reports them (python -m jst.book --no-build --check), the test does not fail on them until they
+# are re-executed with legible figures. Measured at the check's 1280 px window (page column 740 px):
+# 02_sampler: plots.sampler_sweep, 1327 x 267 shown 676 x 136; 04_thresholds: plots.policy_probabilities,
+# 1329 x 267 shown 676 x 136; 05_search: plots.filter_weight_distributions, 1399 x 267 shown 676 x 129.
+ILLEGIBLE_UNTIL_RE_EXECUTED = {"book/notebooks/02_sampler.html", "book/notebooks/04_thresholds.html",
+                               "book/notebooks/05_search.html"}
+
+
+def test_no_unrendered_markup_on_any_page(pages):
+    """No role, glue or code fence shows as text ({glue:...}, {cite}, {ref}, {numref}, {doc}, ```)."""
+    assert not {p: r.unrendered_markup for p, r in pages.items() if r.unrendered_markup}
+
+
+def test_no_in_house_words_on_any_page(pages):
+    assert not {p: r.in_house_words for p, r in pages.items() if r.in_house_words}
+
+
+def test_figures_are_rendered_large_enough_to_read(pages):
+    """Every figure image is measured (natural against rendered size); none is shown too small to read
+    (build.illegible), but for the pages listed in ILLEGIBLE_UNTIL_RE_EXECUTED."""
+    for page, report in pages.items():   # every figure image is measured (the explorer draws SVG, not images)
+        if page.startswith("book/notebooks/") and page != "book/notebooks/08_explorer.html":
+            assert len(report.images) >= report.figures, (page, len(report.images), report.figures)
+    assert sum(len(r.images) for r in pages.values()) > 0
+    for report in pages.values():
+        for image in report.images:
+            assert image["width"] > 0 and image["natural_width"] > 0 and image["column"] > 0, (report.page, image)
+    bad = {p: [(i["src"].rsplit("/", 1)[-1][:12], i["why"]) for i in r.illegible_figures]
+           for p, r in pages.items() if r.illegible_figures and p not in ILLEGIBLE_UNTIL_RE_EXECUTED}
+    assert not bad, bad
+    still = {p for p in ILLEGIBLE_UNTIL_RE_EXECUTED if pages[p].illegible_figures}
+    # a page fixed since: take it off the list, so the test guards it from now on
+    assert still == ILLEGIBLE_UNTIL_RE_EXECUTED, ILLEGIBLE_UNTIL_RE_EXECUTED - still
+
+
+def test_performance_and_reproduction_pages_pass_every_check(pages):
+    for page in ("book/notebooks/12_reproduction.html", "book/notebooks/13_performance.html"):
+        assert not pages[page].problems, (page, pages[page].problems)
+        assert pages[page].images, page
+
+
+def test_check_catches_markup_words_and_shrunken_figures(tmp_path):
+    """The browser check on a page made to fail every rule: it finds each problem (and only the real ones)."""
+    from PIL import Image
+    if not (Path(build.CHROMIUM[0]).exists() and Path(build.CHROMIUM[1]).exists()):
+        pytest.fail("chromium / chromedriver missing: run `make setup` (apt-get install chromium chromium-driver)")
+    Image.new("RGB", (1400, 300), "white").save(tmp_path / "wide.png")
+    Image.new("RGB", (600, 400), "white").save(tmp_path / "small.png")
+    (tmp_path / "page.html").write_text(
+        '<html><head><link rel="icon" href="data:,"></head><body><article class="bd-article" style="width:740px">'
+        "<p>We paste {glue:text}`value` here, cite {cite}`lu2020jst`, and every goal of the issue is a moonshot.</p>"
+        "<p>```python</p><pre>x = f'{cite}'  # code is not prose</pre>"
+        '<img src="wide.png" style="width:500px"><img src="small.png"></article></body></html>')
+    (report,) = build.check(tmp_path, tmp_path / "shots", settle=0.1)
+    assert [m.strip() for m in report.unrendered_markup] and len(report.unrendered_markup) == 3
+    assert any("{glue:text}" in m for m in report.unrendered_markup)
+    assert any("```" in m for m in report.unrendered_markup)
+    assert set(report.in_house_words) == {"moonshot", "goal of the issue"}
+    assert [i["src"] for i in report.illegible_figures] == ["wide.png"]
+    assert report.illegible_figures[0]["why"].startswith("shown at 36%")
+    assert set(report.problems) == {"unrendered markup", "in-house words", "illegible figures"}
+
+
+def test_legibility_rule():
+    wide = {"natural_width": 1330, "natural_height": 267, "column": 740}
+    assert build.illegible({**wide, "width": 676, "height": 136}).startswith("multi-panel")
+    assert build.illegible({**wide, "width": 600, "height": 120, "natural_height": 600}).startswith("shown at 45%")
+    assert not build.illegible({"natural_width": 972, "natural_height": 345, "column": 740, "width": 676,
+                                "height": 240})   # a 2-panel row at the page's width stays legible
+    assert not build.illegible({"natural_width": 684, "natural_height": 404, "column": 740, "width": 676,
+                                "height": 399})
+
+
+def test_markup_and_word_rules():
+    assert build.unrendered_markup("ok {glue:text}`a` and {numref}`fig` and {ref}`x`") != []
+    assert len(build.unrendered_markup("a {glue:text}`a` b {numref}`fig` c {ref}`x` d {doc}`y`")) == 4
+    assert build.unrendered_markup("a dict {'a': 1} and set {1, 2}") == []
+    assert build.in_house_words("13 of 86 goals are  met; see Issue #25") == ["goals are met", "issue #"]
+    assert build.in_house_words("the goal of the method") == []
+
+
 def test_screenshot_of_each_page(pages):
     for report in pages.values():
         shot = Path(report.screenshot)

@@ -13,6 +13,7 @@ import argparse
 import functools
 import http.server
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,18 @@ class PageReport:
     figures: int = 0
     screenshot: str = ""
     explorer: dict | None = None
+    unrendered_markup: list[str] = field(default_factory=list)
+    in_house_words: list[str] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)        # every figure image: natural and rendered size
+    illegible_figures: list[dict] = field(default_factory=list)
+
+    @property
+    def problems(self) -> dict[str, list]:
+        """What the reader would meet on this page, by check (empty lists left out)."""
+        found = {"console errors": self.console_errors, "broken images": self.broken_images,
+                 "unrendered markup": self.unrendered_markup, "in-house words": self.in_house_words,
+                 "illegible figures": self.illegible_figures}
+        return {k: v for k, v in found.items() if v}
 
 
 def pages(html: Path) -> list[Path]:
@@ -132,11 +145,64 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 _IMAGES_JS = """return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)
                  .map(i => i.getAttribute('src'));"""
 _FIGURES_JS = """return document.querySelectorAll('.cell_output img, .output img, article svg.bars').length;"""
+# the page's visible prose: the article without code blocks (cell inputs, fences, printed output), scripts,
+# styles and MathJax's rendering; hidden (collapsed) content stays, a reader can open it
+_ARTICLE = "(document.querySelector('article.bd-article') || document.querySelector('main') || document.body)"
+_TEXT_JS = "const a = " + _ARTICLE + """.cloneNode(true);
+              a.querySelectorAll('pre, script, style, mjx-container, .MathJax, .headerlink').forEach(e => e.remove());
+              return a.textContent;"""
+# everything a reader sees, code and printed output included (for the in-house words)
+_ALL_TEXT_JS = "return " + _ARTICLE + ".textContent;"
+# every figure image in the article: its natural size, its rendered size and the width of the page column
+_IMAGE_SIZES_JS = """const col = document.querySelector('article.bd-article') || document.querySelector('main');
+  const width = col ? col.clientWidth : document.documentElement.clientWidth;
+  return Array.from(document.querySelectorAll('article img')).filter(i => i.complete && i.naturalWidth > 0)
+    .map(i => {const r = i.getBoundingClientRect();
+               return {src: i.getAttribute('src'), natural_width: i.naturalWidth, natural_height: i.naturalHeight,
+                       width: Math.round(r.width), height: Math.round(r.height), column: width};});"""
+
+# MyST that did not render: a role or directive shown as text, or a code fence shown as text
+UNRENDERED = re.compile(r"\{(?:glue|cite|ref|numref|doc|eq|term|download|math|abbr|sub|sup)(?::[\w-]+)?\}"
+                        r"|\{glue:|\{cite|`{3}")
+# in-house wording that means nothing to a reader of the book (case-insensitive)
+IN_HOUSE_WORDS = ("moonshot", "goal of the issue", "goals are met", "issue #")
+# A figure is too small to read (measured at the check's 1280 px window, where the page column is 740 px and
+# an output image at most 676 px wide; the book's matplotlib figures are drawn at about 100 dpi with 10-12 pt
+# text, i.e. 14-17 px at natural size):
+#  - shown at under SHRINK of its natural width while its natural width exceeds the column: its text falls
+#    under about 8 px (a 4-panel row of 1,330-1,400 px shows at 0.48-0.51), or
+#  - a multi-panel figure (natural width at least MULTI_PANEL x its height: panels side by side) rendered
+#    under MIN_HEIGHT px tall (the 4-panel rows show at 129-183 px; 2-panel rows of 10 in x 3.5 in at 237 px).
+SHRINK, MIN_HEIGHT, MULTI_PANEL = 0.5, 200, 2.2
+
+
+def unrendered_markup(text: str, context: int = 30) -> list[str]:
+    """Each piece of unrendered MyST in ``text``, with a little context."""
+    return [text[max(m.start() - context, 0):m.end() + context].replace("\n", " ") for m in UNRENDERED.finditer(text)]
+
+
+def in_house_words(text: str) -> list[str]:
+    """The in-house words ``text`` holds (IN_HOUSE_WORDS, case-insensitive)."""
+    low = " ".join(text.lower().split())
+    return [w for w in IN_HOUSE_WORDS if w in low]
+
+
+def illegible(image: dict) -> str:
+    """Why a figure image (a dict of ``_IMAGE_SIZES_JS``) is too small to read, or "" when it is not."""
+    scale = image["width"] / image["natural_width"]
+    if image["natural_width"] > image["column"] and scale < SHRINK:
+        return f"shown at {scale:.0%} of its natural width (under {SHRINK:.0%})"
+    if image["natural_width"] >= MULTI_PANEL * image["natural_height"] and image["height"] < MIN_HEIGHT:
+        return f"multi-panel figure rendered {image['height']} px tall (under {MIN_HEIGHT} px)"
+    return ""
 
 
 def check(html: Path, screenshots: Path, settle: float = 0.5) -> list[PageReport]:
-    """Load every page: console errors, images that failed to load, figures; a full-page screenshot of
-    each; on the explorer page, move a slider and record what the page showed before and after."""
+    """Load every page: console errors, images that failed to load, figures; unrendered MyST in the visible
+    prose (UNRENDERED: a role or glue shown as text, a code fence shown as text; code blocks are left out), the
+    in-house words (IN_HOUSE_WORDS, anywhere on the page), and every figure image's natural and rendered size,
+    flagged by ``illegible`` (SHRINK, MIN_HEIGHT, MULTI_PANEL); a full-page screenshot of each; on the explorer
+    page, move a slider and record what the page showed before and after. ``PageReport.problems`` sums up."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     screenshots.mkdir(parents=True, exist_ok=True)
@@ -154,6 +220,10 @@ def check(html: Path, screenshots: Path, settle: float = 0.5) -> list[PageReport
                 report.console_errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
                 report.broken_images = driver.execute_script(_IMAGES_JS)
                 report.figures = driver.execute_script(_FIGURES_JS)
+                report.unrendered_markup = unrendered_markup(driver.execute_script(_TEXT_JS))
+                report.in_house_words = in_house_words(driver.execute_script(_ALL_TEXT_JS))
+                report.images = driver.execute_script(_IMAGE_SIZES_JS)
+                report.illegible_figures = [{**i, "why": why} for i in report.images if (why := illegible(i))]
                 sliders = driver.find_elements(By.CSS_SELECTOR, ".jst-explorer input[type=range]")
                 if sliders:
                     report.explorer = _move_slider(driver, sliders[0], Keys.ARROW_LEFT)
@@ -197,11 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.check:
         return 0
     reports = check(html, REPO / "_build" / "screenshots")
-    bad = [r for r in reports if r.console_errors or r.broken_images]
+    bad = [r for r in reports if r.problems]
     for r in reports:
-        print(json.dumps(r.__dict__))
-    print(f"{len(reports)} pages checked, {len(bad)} with console errors or broken images; "
-          f"screenshots in {REPO / '_build' / 'screenshots'}")
+        print(json.dumps({k: v for k, v in r.__dict__.items() if k != "images"}))
+    for r in bad:
+        for check_name, found in r.problems.items():
+            print(f"{r.page}: {check_name}: {found}")
+    print(f"{len(reports)} pages checked, {len(bad)} with problems; screenshots in {REPO / '_build' / 'screenshots'}")
     return 1 if bad else 0
 
 

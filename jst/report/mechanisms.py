@@ -35,7 +35,8 @@ def mechanism_table(root: str | Path) -> pd.DataFrame:
                      "FLOPs kept": r.pruned.flops_ratio,
                      "budget error (%)": 100 * budget.get("relative_error", float("nan")),
                      "collapsed layers": len(r.raw["pruned"].get("collapsed_layers", [])),
-                     "test acc (%)": 100 * r.test_acc, "reason": None if m is None else m.get("reason")})
+                     "test acc (%)": 100 * r.test_acc, "commit": (r.git_commit or "unknown")[:12],
+                     "reason": None if m is None else m.get("reason")})
     return pd.DataFrame(rows)
 
 

@@ -37,6 +37,19 @@ def goals(records: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def targets(records: dict[str, dict]) -> pd.DataFrame:
+    """Per benchmark: how many of its targets it checked and how many it reached (from ``goals``)."""
+    g = goals(records)
+    out = g.groupby("benchmark", sort=False).agg(checked=("met", "size"), reached=("met", "sum")).reset_index()
+    return out.rename(columns={"checked": "targets checked", "reached": "targets reached"})
+
+
+# what the benchmarks' keys mean, for a reader
+VARIANTS = {"jst": "jst train_epoch", "jst_prepared": "jst, pre-generated batches", "bare": "bare training loop"}
+LOADERS = {"jst_tensor_source": "jst in-memory loader", "torchvision_workers0": "torchvision, 0 workers",
+           "torchvision_workers2": "torchvision, 2 workers"}
+
+
 def machine(records: dict[str, dict]) -> pd.DataFrame:
     """Where and on what each benchmark ran (CPU, threads, 1-minute load average before and after, commit)."""
     rows = []

@@ -9,11 +9,13 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from jst.report.records import is_fallback
+from jst.report.style import method_color, method_order, method_style
 
 sns.set_theme(style="whitegrid", context="notebook")
 
 
-def _wrap(n: int, max_cols: int = 4) -> int:
+def _wrap(n: int, max_cols: int = 2) -> int:
+    """Panels per row: two, so that a figure of per-layer panels stays legible at the page's width."""
     return min(n, max_cols)
 
 
@@ -144,10 +146,10 @@ def sensitivity_curves(df: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def method_colors(methods) -> dict[str, tuple]:
-    """One colour per method, the same in every figure (methods in sorted order)."""
-    names = sorted(set(methods))
-    return dict(zip(names, sns.color_palette("tab10", n_colors=max(len(names), 1))))
+def method_colors(methods) -> dict[str, str]:
+    """One colour per method, the same in every figure of the book whichever methods a figure shows
+    (``jst.report.style.METHOD_COLORS``; a stable fallback colour for a name outside jst.methods)."""
+    return {m: method_color(m) for m in method_order(methods)}
 
 
 def legend_name(method: str, mechanism: str | None = None) -> str:
@@ -166,9 +168,13 @@ def kept_channels(widths: dict[str, dict[str, int]], dense: dict[str, int], titl
     layers = list(dense)
     colors = method_colors(widths)
     fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(layers) * len(widths) + 2), 3.8))
-    sns.barplot(df, x="layer", y="fraction kept", hue="method", order=layers, hue_order=sorted(colors),
-                palette=colors, ax=ax)
-    for method, bars in zip(sorted(colors), ax.containers):
+    sns.barplot(df, x="layer", y="fraction kept", hue="method", order=layers, hue_order=list(colors),
+                palette=colors, saturation=1, ax=ax)   # the exact book colours (no desaturation)
+    for method, bars in zip(colors, ax.containers):
+        if method == "jst":   # the method of the book: dark-edged, like its line in every other figure
+            for bar in bars:
+                bar.set_edgecolor("black")
+                bar.set_linewidth(1.2)
         if is_fallback(mechanism.get(method)):
             for bar in bars:
                 bar.set_hatch("//")
@@ -188,19 +194,49 @@ def kept_channels(widths: dict[str, dict[str, int]], dense: dict[str, int], titl
 
 def pareto(df: pd.DataFrame, x: str = "flops_ratio", y: str = "test_acc", xerr: str | None = None,
            yerr: str | None = None) -> plt.Figure:
-    """Accuracy against FLOPs kept for every method, error bars = seed spread (std). Where ``df`` has a
-    ``mechanism`` column, a method whose runs fell back is drawn hollow and dashed, and its legend says so."""
+    """Accuracy against FLOPs kept for every pruning method, error bars = seed spread (std), clipped to the
+    accuracy's range [0, 1] (or [0, 100] for percentages). The dense network is a horizontal reference line
+    with its seed band, not a point at FLOPs 1.0, and the axes' ranges are set by the pruned points' means
+    (x: with their FLOPs spread; y: with the dense band), so the methods stay apart; a longer error bar is cut
+    at the axis. JST is drawn thicker, dark-edged and on top. Where ``df`` has a ``mechanism`` column, a
+    method whose runs fell back is drawn hollow and dashed, and its legend says so."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    colors = method_colors(df["method"])
-    for method, part in df.drop_duplicates(["method", x, y]).sort_values(x).groupby("method"):
+    points = df.drop_duplicates(["method", x, y]).sort_values(x)
+    top = 100.0 if points[y].max() > 1.0 else 1.0
+    dense, pruned = points[points["method"] == "dense"], points[points["method"] != "dense"]
+    dense_spread = dense[yerr].fillna(0.0) if yerr else 0.0
+    if len(dense):
+        level = float(dense[y].mean())
+        spread = float(dense[yerr].mean()) if yerr and dense[yerr].notna().any() else 0.0
+        ax.axhline(level, color=method_color("dense"), lw=1.5, ls="-.", zorder=1, label="dense (FLOPs 1.0)")
+        if spread:
+            ax.axhspan(max(level - spread, 0.0), min(level + spread, top), color=method_color("dense"), alpha=0.12,
+                       lw=0, zorder=0)
+    for method in method_order(pruned["method"]):
+        part = pruned[pruned["method"] == method]
         labels = part["mechanism"].tolist() if "mechanism" in part else []
         fell_back = next((m for m in labels if is_fallback(m)), None)
-        ax.errorbar(part[x], part[y], xerr=part[xerr] if xerr else None, yerr=part[yerr] if yerr else None,
-                    marker="o", capsize=3, label=legend_name(method, fell_back), color=colors[method],
-                    ls="--" if fell_back else "-", mfc="none" if fell_back else colors[method])
+        style = method_style(method)
+        bars = None
+        if yerr:
+            spread = part[yerr].fillna(0.0)
+            bars = [np.minimum(spread, part[y]), np.minimum(spread, top - part[y])]   # clipped to [0, top]
+        ax.errorbar(part[x], part[y], xerr=part[xerr] if xerr else None, yerr=bars, marker="o", capsize=3,
+                    label=legend_name(method, fell_back), ls="--" if fell_back else "-",
+                    mfc="none" if fell_back else style["color"], **style)
+    if len(pruned):
+        low = (pruned[x] - (pruned[xerr].fillna(0) if xerr else 0)).min()
+        high = (pruned[x] + (pruned[xerr].fillna(0) if xerr else 0)).max()
+        pad = max(0.08 * (high - low), 0.02)
+        ax.set_xlim(max(low - pad, 0.0), high + pad)
+        # the y range holds every mean and the dense band; an error bar longer than that is cut at the axis
+        # (one method's wide seed spread would otherwise squeeze all the others into a line)
+        ys = pd.concat([pruned[y], dense[y] - dense_spread, dense[y] + dense_spread])
+        ypad = max(0.08 * (ys.max() - ys.min()), 0.002 * top)
+        ax.set_ylim(max(ys.min() - ypad, 0.0), min(ys.max() + ypad, top * 1.005))
     ax.set(xlabel="FLOPs kept (fraction of dense)", ylabel="test accuracy",
            title="accuracy vs FLOPs kept (bars: std over seeds)")
-    ax.legend(fontsize="x-small")
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     return fig
 
@@ -218,10 +254,10 @@ def overhead_bars(df: pd.DataFrame) -> plt.Figure:
 
 
 def data_path_shares(df: pd.DataFrame) -> plt.Figure:
-    """Data time per batch as a share of a ResNet-20 training step, per loader and dataset; 5% goal line."""
+    """Data time per batch as a share of a ResNet-20 training step, per loader and dataset; 5% target line."""
     fig, ax = plt.subplots(figsize=(8, 3.5))
     sns.barplot(df, x="dataset", y="share of a step", hue="loader", ax=ax)
-    ax.axhline(0.05, color="black", ls="--", lw=1, label="goal: 5%")
+    ax.axhline(0.05, color="black", ls="--", lw=1, label="target: 5%")
     ax.set(yscale="log", ylabel="data time / step time (log)", title="data path: loader time per batch")
     ax.legend(fontsize="x-small")
     fig.tight_layout()
@@ -240,7 +276,7 @@ def search_breakdown(df: pd.DataFrame) -> plt.Figure:
 
 
 def speedup_vs_flops(df: pd.DataFrame) -> plt.Figure:
-    """Measured latency speed-up against the FLOPs ratio, per batch size; the goal line 0.9 x FLOPs ratio."""
+    """Measured latency speed-up against the FLOPs ratio, per batch size; the target line 0.9 x FLOPs ratio."""
     batches = sorted(df["batch"].unique())
     fig, axes = plt.subplots(1, len(batches), figsize=(5.5 * len(batches), 4), squeeze=False)
     top = max(df["FLOPs ratio"].max(), df["speed-up"].max()) * 1.1
@@ -249,7 +285,7 @@ def speedup_vs_flops(df: pd.DataFrame) -> plt.Figure:
         sns.scatterplot(part, x="FLOPs ratio", y="speed-up", hue="arch", style="option", s=70, ax=ax)
         line = np.linspace(1, top, 10)
         ax.plot(line, line, color="grey", lw=1, label="speed-up = FLOPs ratio")
-        ax.plot(line, 0.9 * line, color="black", ls="--", lw=1, label="goal: 0.9 x FLOPs ratio")
+        ax.plot(line, 0.9 * line, color="black", ls="--", lw=1, label="target: 0.9 x FLOPs ratio")
         ax.axhline(1, color="grey", ls=":", lw=1)
         ax.set(xlim=(1, top), ylim=(0, top), title=f"CPU latency, batch {batch}",
                xlabel="FLOPs ratio (dense / pruned)", ylabel="measured speed-up (dense / pruned latency)")
@@ -276,19 +312,33 @@ def scaling_curves(df: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def network_name(network: str) -> str:
+    """``kept0.5_x8`` -> "50% FLOPs, channels x8" (a network pruned to that budget); "dense" stays."""
+    if not network.startswith("kept"):
+        return network
+    budget, _, multiple = network.removeprefix("kept").partition("_x")
+    name = f"{float(budget):.0%} FLOPs"
+    return name if multiple in ("", "1") else f"{name}, channels x{multiple}"
+
+
 def op_profile_bars(df: pd.DataFrame, batch: int) -> plt.Figure:
-    """Per network, milliseconds of one forward pass by operator (stacked): what pruning channels removes."""
+    """Per network, milliseconds of one forward pass by operator (stacked): what pruning channels removes. One
+    row of horizontal bars per architecture, stacked vertically, so the figure stays legible at the page's width."""
     part = df[df["batch"] == batch]
     archs = list(dict.fromkeys(part["arch"]))
-    fig, axes = plt.subplots(1, len(archs), figsize=(4.5 * len(archs), 3.8), squeeze=False)
+    nets = list(dict.fromkeys(part["network"]))
+    fig, axes = plt.subplots(len(archs), 1, figsize=(8, 0.9 + (0.45 * len(nets) + 0.7) * len(archs)), squeeze=False)
     ops = part.groupby("operator")["ms"].sum().sort_values(ascending=False).index
     colors = dict(zip(ops, sns.color_palette("tab20", len(ops))))
-    for ax, arch in zip(axes[0], archs):
+    for ax, arch in zip(axes[:, 0], archs):
         table = part[part["arch"] == arch].pivot_table(index="network", columns="operator", values="ms", fill_value=0)
+        table = table.reindex([n for n in nets if n in table.index][::-1])
         table = table[[o for o in ops if o in table]]
-        table.plot.bar(stacked=True, ax=ax, color=[colors[o] for o in table.columns], legend=False, rot=0)
-        ax.set(title=f"{arch}, batch {batch}", xlabel="", ylabel="ms per forward pass (eager)")
+        table.index = [network_name(n) for n in table.index]
+        table.plot.barh(stacked=True, ax=ax, color=[colors[o] for o in table.columns], legend=False, width=0.7)
+        ax.set(title=f"{arch}, batch {batch}", ylabel="", xlabel="")
+    axes[-1, 0].set_xlabel("ms per forward pass (eager)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[o]) for o in ops]
     fig.legend(handles, ops, fontsize="x-small", loc="center right")
-    fig.tight_layout(rect=(0, 0, 0.82, 1))
+    fig.tight_layout(rect=(0, 0, 0.78, 1))
     return fig
