@@ -15,10 +15,12 @@ Liu et al. set the threshold as a percentile of all scales (e.g. prune 70% of ch
 threshold is the lowest one whose network meets the FLOPs budget (every layer keeping at least
 ``layer_floor`` of its channels), so the method lands on the same budget as every other; the removed
 channels with the largest scales are then given back while the network stays within budget, since a
-threshold stops one channel short of it. The ``mechanism`` section says whether the penalty separated the
-scales (Sarle's bimodality coefficient, and the removed scales near zero next to the kept ones), i.e.
-whether the threshold fell in a gap the penalty made or cut through scales of one kind: live ones (the
-penalty too weak) or, when most kept scales are near zero as well, dead ones (too strong).
+threshold stops one channel short of it. The ``mechanism`` section says whether the penalty chose the
+removed channels: the share of them whose scale it drove to near zero (acted: at least half, as for every
+method's mechanism share), unless most kept scales are near zero too (too strong a penalty: the threshold
+then chose among dead channels). Sarle's bimodality coefficient and the median removed / kept scale are
+reported beside it; the coefficient reads a spike at zero beside a spread of live scales as unimodal
+(0.52 on ResNet-20 with 96% of the removed scales and none of the kept near zero), so it does not decide.
 """
 from __future__ import annotations
 
@@ -29,13 +31,12 @@ import torch
 from jst.engine.context import RunContext
 from jst.engine.train import lr_at
 from jst.methods.common import dense_network, finetune, flops_model, optimizer_hooks, outcome, pretrain
-from jst.methods.evidence import bimodality, verdict
+from jst.methods.evidence import bimodality, from_shares, verdict
 from jst.methods.ista import fill, planned_steps
 from jst.nets.budget import keep_global
 from jst.nets.importance import bn_scale
 from jst.nets.subnetwork import extract
 
-SEPARATED = 0.1   # separated: the removed scales' median is under this share of the kept ones'
 NEAR_ZERO = 1e-2  # a scale under this (they start at 1) has been driven to zero by the penalty
 LIVE = 0.5        # over-penalised: at least this share of the kept scales is near zero too
 
@@ -57,7 +58,10 @@ def l1_strength(ctx: RunContext) -> float:
 
 
 def separation(scores: dict[str, torch.Tensor], keep) -> dict:
-    """The mechanism section: do the scales fall in two groups, and does the threshold lie between them?"""
+    """The mechanism section: did the L1 penalty choose the removed channels? A removed channel was chosen
+    by the penalty when the penalty drove its scale to near zero (they start at 1): at least ``MOSTLY`` of the
+    removed must be, and under ``LIVE`` of the kept (else the penalty zeroed more than the budget removes and
+    the threshold chose among dead channels). Bimodality and the median gap are reported beside it."""
     removed, kept = [], []
     per_layer = {}
     for n, s in scores.items():
@@ -67,21 +71,19 @@ def separation(scores: dict[str, torch.Tensor], keep) -> dict:
         removed.append(s[~mask])
         per_layer[n] = {"bimodality": bimodality(s), "kept": int(mask.sum()), "width": len(s)}
     kept, removed, every = torch.cat(kept), torch.cat(removed), torch.cat(list(scores.values()))
-    b = bimodality(every)
-    gap = float(removed.median() / kept.median()) if len(removed) and kept.median() > 0 else None
+    zeroed = int((removed < NEAR_ZERO).sum())
     dead_kept = float((kept < NEAR_ZERO).float().mean())
-    separated = len(removed) > 0 and b > 5 / 9 and gap is not None and gap < SEPARATED
-    acted = separated and dead_kept < LIVE
-    reason = (f"|gamma| bimodality {b:.2f} ({'above' if b > 5 / 9 else 'not above'} a uniform's 5/9), median "
-              f"removed / median kept scale {gap if gap is None else round(gap, 4)} (separated when under "
-              f"{SEPARATED}) and {dead_kept:.0%} of the kept scales near zero (live when under {LIVE:.0%}): "
-              + ("the threshold fell in a gap the L1 penalty made" if acted else
-                 "the penalty zeroed more channels than the budget removes; the threshold chose among dead ones"
-                 if separated else "the penalty did not separate the scales; the threshold chose among live ones"))
-    return verdict(acted, reason, bimodality=b, median_ratio_removed_to_kept=gap, removed=len(removed),
-                   near_zero=NEAR_ZERO, near_zero_share=float((every < NEAR_ZERO).float().mean()),
-                   removed_near_zero_share=float((removed < NEAR_ZERO).float().mean()) if len(removed) else None,
-                   kept_near_zero_share=dead_kept,
+    result = from_shares("the L1 penalty (scale driven under 0.01)", zeroed, len(removed))
+    acted = result["acted"] and dead_kept < LIVE
+    reason = result["reason"] + f"; {dead_kept:.0%} of the kept scales are near zero too" + (
+        "" if dead_kept < LIVE else ": the penalty zeroed more than the budget removes, the threshold chose among "
+                                    "dead channels")
+    gap = float(removed.median() / kept.median()) if len(removed) and kept.median() > 0 else None
+    return verdict(acted, reason, removed_by_mechanism=zeroed, removed=len(removed),
+                   mechanism_share=result["mechanism_share"], kept_near_zero_share=dead_kept,
+                   bimodality=bimodality(every), median_ratio_removed_to_kept=gap, near_zero=NEAR_ZERO,
+                   near_zero_share=float((every < NEAR_ZERO).float().mean()),
+                   removed_near_zero_share=result["mechanism_share"] if len(removed) else None,
                    largest_removed=float(removed.max()) if len(removed) else None,
                    smallest_kept=float(kept.min()), per_layer=per_layer)
 

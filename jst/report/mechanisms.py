@@ -19,7 +19,7 @@ KEY_FIGURES = {
     "autoprune": ("mechanism_share", "share of removed filters whose mask flipped in the rounds"),
     "lstm": ("mechanism_share", "share of removed filters removed by the controller's decisions"),
     "l1norm": ("mechanism_share", "share of removed filters chosen by the L1 criterion"),
-    "slimming": ("bimodality", "bimodality coefficient of the BN scales when pruned"),
+    "slimming": ("removed_near_zero_share", "share of removed channels whose scale the L1 penalty drove under 0.01"),
 }
 
 
