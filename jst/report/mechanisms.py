@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from scipy import stats
 
-from jst.report.records import read_records
+from jst.report.records import read_record, read_records
 
 # The figure that shows each method's mechanism at work, from its section.
 KEY_FIGURES = {
@@ -38,6 +39,54 @@ def mechanism_table(root: str | Path) -> pd.DataFrame:
                      "test acc (%)": 100 * r.test_acc, "commit": (r.git_commit or "unknown")[:12],
                      "reason": None if m is None else m.get("reason")})
     return pd.DataFrame(rows)
+
+
+def _paired(a: list[float], b: list[float]) -> str:
+    """Mean of a - b in points, with Student's paired t over seeds: its 95% interval and p-value."""
+    t = stats.ttest_rel(a, b)
+    ci = t.confidence_interval()
+    mean = 100 * (sum(a) - sum(b)) / len(a)
+    return (f"{mean:+.1f} points (95% interval {100 * ci.low:+.1f} to {100 * ci.high:+.1f}, paired t over "
+            f"{len(a)} seeds: p = {t.pvalue:.2g})")
+
+
+def findings(root: str | Path) -> dict[str, str]:
+    """The figures the reproduction notes quote from ``results/mechanism`` (formatted, for the book's glue):
+    JST's learned against its initial selection on Dval and against the frozen-filter-weight ablation on
+    the test set (CIFAR-10 sample ResNet-20, seeds 0-2), JST's filter weights on LeNet-5 with and without
+    their regulariser, and Network Slimming's strength sweep on ResNet-20."""
+    root = Path(root)
+    r20, abl = root / "cifar10_sample-resnet20-cpu", root / "ablations" / "cifar10_sample-resnet20-cpu"
+    jst = [read_record(r20 / f"jst-f0.5-s{s}") for s in (0, 1, 2)]
+    frozen = [read_record(abl / "frozen_filter_weights" / f"jst-f0.5-s{s}") for s in (0, 1, 2)]
+    learned = [r.mechanism["dval_learned_selection"] for r in jst]
+    initial = [r.mechanism["dval_initial_selection"] for r in jst]
+    out = {"jst_dval_gains": ", ".join(f"{100 * (a - b):.1f}" for a, b in zip(learned, initial)),
+           "jst_dval_gain": _paired(learned, initial),
+           "jst_test": " / ".join(f"{100 * r.test_acc:.1f}" for r in jst),
+           "frozen_test": " / ".join(f"{100 * r.test_acc:.1f}" for r in frozen),
+           "jst_vs_frozen": _paired([r.test_acc for r in jst], [r.test_acc for r in frozen])}
+    lenet = read_record(root / "mnist-lenet5-cpu" / "jst-f0.5-s0")
+    bare = read_record(root / "ablations" / "mnist-lenet5-cpu" / "no_filter_regularizer" / "jst-f0.5-s0")
+    for name, r in (("lenet", lenet), ("lenet_no_reg", bare)):
+        m = r.mechanism
+        out[f"{name}_rank_corr"] = f"{m['rank_correlation_with_init']:.2f}"
+        layers = m["rank_correlation_per_layer"]
+        out[f"{name}_rank_corr_layers"] = ", ".join(f"{v:.2f} ({k})" for k, v in layers.items())
+        out[f"{name}_largest_change"] = f"{m['largest_change']:.2f}"
+        start, end = (r.method_details[f"{w}_filter_weights"]["conv1"] for w in ("initial", "final"))
+        out[f"{name}_conv1_growth"] = (f"{sum(abs(v) for v in start) / len(start):.2f} to "
+                                       f"{sum(abs(v) for v in end) / len(end):.2f}")
+    m = lenet.mechanism
+    out["lenet_overlap"] = f"{m['overlap_with_initial_selection']:.2f} (by chance: {m['overlap_by_chance']:.2f})"
+    out["lenet_dval"] = f"{100 * m['dval_learned_selection']:.2f} against {100 * m['dval_initial_selection']:.2f}%"
+    sweep = []
+    for folder in sorted(abl.glob("slimming_shrinkage_*"), key=lambda f: float(f.name.rsplit("_", 1)[1])):
+        m = read_record(folder / "slimming-f0.5-s0").mechanism
+        sweep.append(f"{folder.name.rsplit('_', 1)[1]}: {m['removed_near_zero_share']:.0%} and "
+                     f"{m['kept_near_zero_share']:.0%}")
+    out["slimming_sweep"] = "; ".join(sweep)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
