@@ -113,3 +113,31 @@ def test_the_mechanism_table_reads_the_section_of_every_record(learned, frozen, 
         assert row["key figure"] == pytest.approx(result["mechanism"]["rank_correlation_with_init"])
         assert abs(row["budget error (%)"]) <= 2
     assert main([str(tmp_path / "missing")]) == 2
+
+
+def test_the_figures_the_notes_quote_are_the_records():
+    """jst.report.mechanisms.findings (glued by the reproduction chapter, pasted by the notes) recomputed from
+    the committed result.json files: per-seed gains, and the paired t-test's p-value over the seeds."""
+    import json
+    from pathlib import Path
+
+    from scipy import stats
+
+    from jst.report.mechanisms import findings
+    root = Path(__file__).resolve().parents[1] / "results" / "mechanism"
+    f = findings(root)
+
+    def record(*parts):
+        return json.loads((root.joinpath(*parts) / "result.json").read_text())
+    jst = [record("cifar10_sample-resnet20-cpu", f"jst-f0.5-s{s}") for s in (0, 1, 2)]
+    learned = [r["mechanism"]["dval_learned_selection"] for r in jst]
+    initial = [r["mechanism"]["dval_initial_selection"] for r in jst]
+    assert f["jst_dval_gains"] == ", ".join(f"{100 * (a - b):.1f}" for a, b in zip(learned, initial))
+    assert f["jst_dval_gain"].endswith(f"p = {stats.ttest_rel(learned, initial).pvalue:.2g})")
+    frozen = [record("ablations", "cifar10_sample-resnet20-cpu", "frozen_filter_weights", f"jst-f0.5-s{s}")
+              for s in (0, 1, 2)]
+    assert f["frozen_test"] == " / ".join(f"{100 * r['pruned']['test_acc']:.1f}" for r in frozen)
+    lenet = record("mnist-lenet5-cpu", "jst-f0.5-s0")["mechanism"]
+    assert f["lenet_rank_corr"] == f"{lenet['rank_correlation_with_init']:.2f}"
+    assert f["slimming_sweep"].count("%") == 2 * len(list((root / "ablations" / "cifar10_sample-resnet20-cpu")
+                                                          .glob("slimming_shrinkage_*")))
