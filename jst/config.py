@@ -108,7 +108,7 @@ class Config:
     slimming_lambda: float = 1e-4      # Liu et al. 2017: L1 strength on BN scales (1e-4 for VGG)
     slimming_lambda_schedule: str = "scaled"  # "fixed": slimming_lambda; "scaled": sized to the run
     # "scaled": sum of lr_t * lambda / (1 - momentum) over the run (Liu: 0.7-6.6). At cpu scale ResNet-20's
-    # scales did not separate at 1, 3 zeroed 61% of the kept ones too; 2 acts on LeNet-5 and ResNet-20
+    # scales did not separate at 1 and most kept ones were zeroed too at 3 (a run not kept); 2 acts on both
     slimming_shrinkage: float = 2.0
     autoprune_mode: str = "structured"           # "structured" (per filter) or "unstructured" (per weight)
     autoprune_lr: float = 1.5e-2                 # AutoPrune: learning rate of the auxiliary parameters

@@ -40,8 +40,9 @@ _BASELINE_PRESETS = {
     ("smoke", "small"): _BASELINE_SMOKE, ("smoke", "cifar"): _BASELINE_SMOKE, ("smoke", "imagenet"): _BASELINE_SMOKE,
     ("cpu", "small"): dict(ista_warmup_steps=1000, autoprune_rounds=10, lstm_child_epochs=1, lstm_max_epochs=8,
                            lstm_patience=3),
-    # LSTM on the CIFAR-10 sample: with 4 controller epochs the chosen child kept 0.70 of the FLOPs and the
-    # fallback did 44% of the pruning; 8 epochs give its lineages the slack lstm_reach assumes
+    # LSTM on the CIFAR-10 sample: with 4 controller epochs an exploratory run (uncommitted code, no record)
+    # chose a child above the budget and the fallback finished it; 8 epochs give the lineages the slack
+    # lstm_reach assumes (results/mechanism: the controller removed every filter)
     ("cpu", "cifar"): dict(ista_warmup_steps=200, autoprune_rounds=5, lstm_child_epochs=1, lstm_max_epochs=8,
                            lstm_parents=3, lstm_patience=3),
     ("cpu", "imagenet"): dict(ista_warmup_steps=50, autoprune_rounds=3, lstm_child_epochs=1, lstm_max_epochs=2,
