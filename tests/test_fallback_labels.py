@@ -14,11 +14,11 @@ from jst.report.records import is_fallback, mechanism_summary, read_record  # no
 LSTM = read_record(Path(__file__).parents[1] / "results" / "mechanism" / "mnist-lenet5-cpu" / "lstm-f0.5-s0")
 
 
-def record(acted):
+def record(acted, **section):
     """The committed LSTM record with its mechanism verdict set to ``acted`` ("missing": an old record)."""
     raw = {k: v for k, v in LSTM.raw.items() if k != "mechanism"}
     if acted != "missing":
-        raw["mechanism"] = {**LSTM.mechanism, "acted": acted}
+        raw["mechanism"] = {**LSTM.mechanism, "acted": acted, **section}
     return dataclasses.replace(LSTM, raw=raw)
 
 
@@ -26,6 +26,9 @@ def test_summary_counts_the_runs_that_fell_back():
     assert mechanism_summary([record(True), record(True)]) == "acted 2/2"
     assert mechanism_summary([record(True), record(False), record(False)]) == "fallback 2/3"
     assert mechanism_summary([record(None)]) == "n/a"
+    frozen = record(True, ablation="frozen_filter_weights")   # an ablation whose switch held is not the method
+    assert mechanism_summary([frozen, frozen]) == "ablation held 2/2"
+    assert mechanism_summary([frozen, record(False, ablation="frozen_filter_weights")]) == "fallback 1/2"
     assert mechanism_summary([record(True), record("missing")]) == "not recorded"
     assert is_fallback("fallback 1/3") and not is_fallback("acted 3/3") and not is_fallback(None)
 

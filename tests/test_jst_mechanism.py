@@ -47,7 +47,8 @@ def test_the_record_carries_every_figure_of_the_evidence(learned):
 def test_frozen_filter_weights_stay_at_their_initialisation_and_are_labelled(frozen):
     result, _ = frozen
     m = result["mechanism"]
-    assert m["acted"] is False and "frozen" in m["reason"]
+    assert m["acted"] is True and m["ablation"] == "frozen_filter_weights"   # the freeze held ...
+    assert "frozen" in m["reason"] and "not JST's" in m["reason"]            # ... and says it is not JST
     assert m["largest_change"] == 0.0 and m["rank_correlation_with_init"] == pytest.approx(1.0)
     assert result["method_details"]["initial_filter_weights"] == result["method_details"]["final_filter_weights"]
 
@@ -107,9 +108,10 @@ def test_bimodality_separates_two_groups_from_one():
 
 def test_the_mechanism_table_reads_the_section_of_every_record(learned, frozen, tmp_path):
     from jst.report.mechanisms import main, mechanism_table
-    for (result, folder), acted in ((learned, True), (frozen, False)):
+    for (result, folder), method in ((learned, "jst"), (frozen, "jst (frozen_filter_weights ablation)")):
         row = mechanism_table(folder.parent).iloc[0]
-        assert row["acted"] is acted or row["acted"] == acted
+        assert row["acted"] is True or row["acted"] == True   # noqa: E712 (numpy bool)
+        assert row["method"] == method
         assert row["key figure"] == pytest.approx(result["mechanism"]["rank_correlation_with_init"])
         assert abs(row["budget error (%)"]) <= 2
     assert main([str(tmp_path / "missing")]) == 2

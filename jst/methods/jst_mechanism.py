@@ -40,17 +40,17 @@ def jst_mechanism(ctx: Context, target: torch.nn.Module, initial: dict[str, torc
     candidates = state["candidates"]
     advantages = [c["advantage"] for c in candidates[1:]]   # the first update has no baseline to beat
     entropy = state.get("policy_entropy") or [None]
-    frozen = cfg.filter_training == "frozen"
-    acted = not frozen and overall <= MOVED
-    reason = ("the filter weights were frozen at their initialisation (ablation): the selection is random"
-              if frozen else
-              f"the filter weights' rank correlation with their initialisation is {overall:.2f} "
-              f"({'at most' if acted else 'above'} {MOVED}): they {'moved' if acted else 'did not move enough'}")
+    change = max(float((filter_weights(target)[n].detach().cpu() - initial[n]).abs().max()) for n in final)
+    if cfg.filter_training == "frozen":
+        acted, reason = _frozen_held(change)
+    else:
+        acted = overall <= MOVED
+        reason = (f"the filter weights' rank correlation with their initialisation is {overall:.2f} "
+                  f"({'at most' if acted else 'above'} {MOVED}): they {'moved' if acted else 'did not move enough'}")
     return verdict(
-        acted, reason,
+        acted, reason, ablation="frozen_filter_weights" if cfg.filter_training == "frozen" else None,
         rank_correlation_with_init=overall, rank_correlation_per_layer=per_layer,
-        largest_change=max(float((filter_weights(target)[n].detach().cpu() - initial[n]).abs().max())
-                           for n in final),
+        largest_change=change,
         initial_spread=float(torch.cat([a.flatten() for a in initial.values()]).std()),
         overlap_with_initial_selection=shared / kept, overlap_by_chance=chance,
         dval_learned_selection=learned_acc, dval_initial_selection=initial_acc,
@@ -58,3 +58,13 @@ def jst_mechanism(ctx: Context, target: torch.nn.Module, initial: dict[str, torc
         positive_advantage_share=(sum(a > 0 for a in advantages) / len(advantages)) if advantages else None,
         selected_step=state["best"]["step"], steps=len(candidates),
         filter_training=cfg.filter_training, filter_score=cfg.filter_score)
+
+
+def _frozen_held(change: float) -> tuple[bool, str]:
+    """The frozen-filter-weight ablation's own mechanism is the freeze: it acted when no filter weight
+    changed, so the sampler ranked the random initial weights (the control that JST's learned selection is
+    compared with); its ``ablation`` field keeps it from being read as JST's mechanism."""
+    held = change == 0.0
+    return held, ("ablation: the filter weights were frozen at their initialisation "
+                  + ("(no weight changed): the selection is the random one the ablation asks for, not JST's"
+                     if held else f"but one changed by {change:.3g}: the freeze did not hold"))

@@ -30,7 +30,8 @@ def mechanism_table(root: str | Path) -> pd.DataFrame:
         m = r.mechanism
         key, _ = KEY_FIGURES.get(r.method, (None, None))
         budget = r.raw.get("budget") or {}
-        rows.append({"run": str(r.folder.relative_to(root)), "method": r.method, "seed": r.seed,
+        method = f"{r.method} ({m['ablation']} ablation)" if m and m.get("ablation") else r.method
+        rows.append({"run": str(r.folder.relative_to(root)), "method": method, "seed": r.seed,
                      "acted": "not recorded" if m is None else m.get("acted"),
                      "key figure": None if m is None or key is None else m.get(key),
                      "FLOPs kept": r.pruned.flops_ratio,

@@ -115,7 +115,8 @@ def read_records(root: str | Path, pattern: str = "*", recursive: bool = False) 
 
 
 def mechanism_summary(records: list[RunRecord]) -> str:
-    """Whether each run's pruning came from the method's own mechanism: "acted 3/3", "fallback 2/3" (the
+    """Whether each run's pruning came from the method's own mechanism: "acted 3/3", "ablation held 3/3" (an
+    ablation that switches the mechanism off did so), "fallback 2/3" (the
     rest came from a fallback: never to be read as the method), "n/a" (prunes nothing itself) or "not
     recorded" (a record older than the ``mechanism`` section)."""
     sections = [r.mechanism for r in records]
@@ -125,7 +126,8 @@ def mechanism_summary(records: list[RunRecord]) -> str:
     if not acted:
         return "n/a"
     fallback = len(acted) - sum(acted)
-    return f"fallback {fallback}/{len(acted)}" if fallback else f"acted {len(acted)}/{len(acted)}"
+    held = "ablation held" if all(s.get("ablation") for s in sections) else "acted"
+    return f"fallback {fallback}/{len(acted)}" if fallback else f"{held} {len(acted)}/{len(acted)}"
 
 
 def is_fallback(summary: str | None) -> bool:
