@@ -50,8 +50,8 @@ lint: setup
 # Two pytest-xdist workers (one core each; a file's tests stay on one worker, tests/conftest.py), then the
 # tests that start two training processes themselves, on their own.
 test: setup lint
-	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not two_processes"
-	$(PY) -m pytest -q -m two_processes
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not two_processes" --durations=15
+	$(PY) -m pytest -q -m two_processes --durations=6
 
 # Every committed run record's accuracy reproduced (make test reproduces the expensive ones at one seed).
 test-records: setup

@@ -56,6 +56,22 @@ def test_committed_notebooks_are_executed_at_a_real_scale():
         assert "widgets" not in nb.metadata  # no widget state: nothing would fetch the widget manager
 
 
+def test_one_run_shows_one_set_of_numbers():
+    """The chain's run on every page that shows it: fine-tuning and export (06) and the results chapter (10) ran
+    on the same run folder and show its record's table cell for cell (the book once showed two sets of
+    numbers for one run, from notebooks executed at different times)."""
+    tables, folders = {}, set()
+    for name in ("06_finetune_export", "10_results"):
+        nb = nbformat.read(str(REPO / "book" / "notebooks" / f"{name}.ipynb"), as_version=4)
+        folders.add(nb.metadata["papermill"]["parameters"]["run_dir"])
+        html = [o["data"]["text/html"] for c in nb.cells for o in c.get("outputs", [])
+                if "pruned / " in o.get("data", {}).get("text/html", "")]
+        assert len(html) == 1, name
+        tables[name] = re.sub(r"T_[0-9a-f]+", "T", html[0])   # the styler's random table id aside
+    assert len(folders) == 1, folders
+    assert tables["06_finetune_export"] == tables["10_results"]
+
+
 GLUE_REF = re.compile(r"\{glue:\w+\}`([^`:]+\.ipynb)::([^`:]+)(?::[^`]*)?`")
 
 
@@ -111,6 +127,9 @@ def test_explorer_control_changes_the_view(pages):
     assert report.explorer["value_after"] != report.explorer["value_before"]
     assert report.explorer["after"]["metrics"] != report.explorer["before"]["metrics"]
     assert report.explorer["after"]["kept"] != report.explorer["before"]["kept"]
+    # the page marks the FLOPs budget and states the accuracy's noise
+    assert "the budget of" in report.explorer["after"]["metrics"], report.explorer["after"]["metrics"]
+    assert "one standard error" in report.explorer["after"]["metrics"]
 
 
 # pages whose figures the legibility rule flags and whose notebooks train networks (expensive to re-execute):

@@ -50,7 +50,7 @@ def batch(n=64):
 def test_explorer_measures_the_extracted_subnetwork():
     model, (x, y) = target(), batch()
     ex = Explorer(model, (x, y), (1, 28, 28))
-    for values, sigma in (([0.6, 0.7, 0.8], 0.0), ([0.8, 0.6, 0.65], 0.2)):
+    for values, sigma in (([0.6, 0.7, 0.8, 0.75], 0.0), ([0.8, 0.6, 0.65, 0.7], 0.2)):
         taus = ex.layer_taus(values)
         m = ex.measure(taus, sigma)
         sub = extract(model, ex.keep(taus, sigma)).eval()
@@ -70,7 +70,7 @@ def test_in_place_masking_copy_masking_and_extraction_agree_on_real_data(data_ro
     model = target()
     ex = Explorer(model, (x, y), splits.info.input_shape)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    for values, sigma in (([0.6, 0.7, 0.8], 0.0), ([0.8, 0.6, 0.65], 0.2)):
+    for values, sigma in (([0.6, 0.7, 0.8, 0.75], 0.0), ([0.8, 0.6, 0.65, 0.7], 0.2)):
         taus = ex.layer_taus(values)
         keep = ex.keep(taus, sigma)
         with torch.no_grad():
@@ -84,13 +84,24 @@ def test_in_place_masking_copy_masking_and_extraction_agree_on_real_data(data_ro
 
 
 def test_explorer_grid_and_static_page():
-    ex = Explorer(target(), batch(), (1, 28, 28), sigmas=(0.0, 0.3))
+    ex = Explorer(target(), batch(), (1, 28, 28), sigmas=(0.0, 0.3), budget=0.5)
+    assert list(ex.groups) == ["conv1", "conv2", "fc1", "fc2"]   # one control per prunable layer of LeNet-5
     grid = ex.grid()
     assert len(grid) == 5 ** len(ex.groups) * 2
-    low, high = grid["0,0,0|0"], grid["4,4,4|0"]
+    low, high = grid["0,0,0,0|0"], grid["4,4,4,4|0"]
     assert low[1] < high[1] and low[2] < high[2]  # higher thresholds keep more FLOPs and parameters
     html = ex.static_html()
     assert html.count('type="range"') == len(ex.groups) + 1 and "http" not in html.replace("http://www.w3.org", "")
+    assert '"budget":0.5' in html and "one standard error" in html and 'class": "budget"' in html
+
+
+def test_the_summary_marks_the_budget_and_the_noise_of_the_accuracy():
+    from jst.book.explorer import _summary, standard_error
+    m = {"flops_ratio": 0.55, "params": 1000, "params_ratio": 0.5, "acc": 0.9}
+    assert "<b>over</b> the budget of 50%" in _summary(m, 256, 0.5)
+    assert "within the budget of 60%" in _summary(m, 256, 0.6)
+    assert abs(standard_error(0.9, 256) - 0.01875) < 1e-12   # sqrt(0.9 x 0.1 / 256): 1.9 points on 256 images
+    assert "&plusmn; 1.9% (one standard error)" in _summary(m, 256, None)
 
 
 def test_live_widget_reacts_to_its_sliders():
@@ -107,7 +118,8 @@ def test_slider_groups():
     stages = group_layers([f"layer{i}.{j}.conv1" for i in (1, 2, 3) for j in range(3)])
     assert list(stages) == ["layer1", "layer2", "layer3"]
     chunks = group_layers([f"features.{i}" for i in range(13)])
-    assert len(chunks) == 3 and sum(len(v) for v in chunks.values()) == 13
+    assert len(chunks) == 4 and sum(len(v) for v in chunks.values()) == 13
+    assert list(group_layers(["conv1", "conv2", "fc1", "fc2"])) == ["conv1", "conv2", "fc1", "fc2"]
 
 
 def test_sensitivity_prunes_one_layer_at_a_time():
@@ -148,6 +160,7 @@ def test_results_tables_read_the_committed_records():
     assert row["test acc"] == record.pruned.test_acc and row["FLOPs kept"] == record.pruned.flops_ratio
     dense_vs_pruned = result_table(record)
     assert dense_vs_pruned.loc["FLOPs", "pruned"] == record.pruned.flops
-    assert dense_vs_pruned.loc["test accuracy", "dense"] == record.dense.test_acc
+    assert dense_vs_pruned.loc["test accuracy", "coarse-trained target"] == record.dense.test_acc  # JST's "dense"
+    assert list(result_table(read_record(COMPARE / "l1norm-f0.5-s0")).columns)[0] == "dense network"
     kept, dense = widths_by_method(COMPARE, 0.5, 0)
     assert kept["jst"] == record.pruned.widths and dense == record.dense.widths and "dense" not in kept

@@ -138,8 +138,13 @@ def test_the_figures_the_notes_quote_are_the_records():
     assert f["jst_dval_gain"].endswith(f"p = {stats.ttest_rel(learned, initial).pvalue:.2g})")
     frozen = [record("ablations", "cifar10_sample-resnet20-cpu", "frozen_filter_weights", f"jst-f0.5-s{s}")
               for s in (0, 1, 2)]
-    assert f["frozen_test"] == " / ".join(f"{100 * r['pruned']['test_acc']:.1f}" for r in frozen)
-    lenet = record("mnist-lenet5-cpu", "jst-f0.5-s0")["mechanism"]
-    assert f["lenet_rank_corr"] == f"{lenet['rank_correlation_with_init']:.2f}"
+    assert f["jst_frozen_test"] == " / ".join(f"{100 * r['pruned']['test_acc']:.1f}" for r in frozen)
+    lenet = [record("mnist-lenet5-cpu", f"jst-f0.5-s{s}")["mechanism"] for s in (0, 1, 2)]
+    assert f["lenet_rank_corr"] == f"{lenet[0]['rank_correlation_with_init']:.2f}"
+    assert f["lenet_rank_corrs"] == ", ".join(f"{m['rank_correlation_with_init']:.2f}" for m in lenet)
+    pairs = [(m["dval_learned_selection"], m["dval_initial_selection"]) for m in lenet]
+    assert f["lenet_dval_gain"].endswith(f"p = {stats.ttest_rel(*zip(*pairs)).pvalue:.2g})")
+    sgd = record("ablations", "mnist-lenet5-cpu", "sgd_filter_optimizer", "jst-f0.5-s0")["mechanism"]
+    assert f["lenet_sgd_rank_corr"] == f"{sgd['rank_correlation_with_init']:.2f}"
     assert f["slimming_sweep"].count("%") == 2 * len(list((root / "ablations" / "cifar10_sample-resnet20-cpu")
                                                           .glob("slimming_shrinkage_*")))

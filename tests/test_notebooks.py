@@ -76,7 +76,7 @@ def test_sensitivity(chain):
 
 
 def test_explorer(chain):
-    nb = run_notebook(chain, "08_explorer")
+    nb = run_notebook(chain, "08_explorer", val_images=64, sigmas=[0.0, 0.2])   # 4 layers x 5 thresholds x 2
     html = "".join(outputs(nb, "text/html"))
     assert 'class="jst-explorer"' in html and "input type=\"range\"" in html
     data = json.loads(html.split("var D = ", 1)[1].split(";\n", 1)[0])

@@ -38,7 +38,26 @@ def test_every_notebook_declares_the_common_parameters():
         nb = nbformat.read(str(notebooks.SOURCE / f"{name}.ipynb"), as_version=4)
         first_code = next(c for c in nb.cells if c.cell_type == "code")
         assert "parameters" in first_code.metadata.get("tags", []), name
+        setup = [c for c in nb.cells if c.cell_type == "code"][1]   # imports and the run: hidden behind a toggle
+        assert "hide-input" in setup.metadata.get("tags", []), name
         assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name}: commit sources clean"
+
+
+def test_the_book_shows_the_parameters_a_page_ran_with_once():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('scale = "smoke"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('# Parameters\nscale = "cpu"\n', metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("run = 1")])
+    nb.metadata["papermill"] = {"parameters": {"scale": "cpu", "seed": 0}}
+    for _ in range(2):   # idempotent: a re-processed notebook still shows one line
+        notebooks.show_parameters_once(nb)
+    assert [("remove-cell" in c.metadata.get("tags", [])) for c in nb.cells] == [True, True, False, False]
+    ran = [c for c in nb.cells if "ran-with" in c.metadata.get("tags", [])]
+    assert len(ran) == 1 and ran[0].source == "*Ran with* `scale = 'cpu'` &middot; `seed = 0`"
+    defaults = nbformat.v4.new_notebook(cells=[   # nothing injected: the cell's own values, without comments
+        nbformat.v4.new_code_cell('folder = "results"   # where\nn = 3', metadata={"tags": ["parameters"]})])
+    notebooks.show_parameters_once(defaults)
+    assert defaults.cells[1].source == '*Ran with* `folder = "results"` &middot; `n = 3`'
 
 
 def test_performance_chapter_renders_the_committed_benchmarks(tmp_path):
@@ -61,4 +80,4 @@ def test_reproduction_chapter_renders_the_committed_records(tmp_path):
              if "scrapbook" in o.get("metadata", {})}
     notes = (REPO / "book" / "reproduction_notes.md").read_text()
     pasted = set(re.findall(r"12_reproduction\.ipynb::([\w.]+):s`", notes))
-    assert len(pasted) == 49 and pasted <= glued
+    assert len(pasted) == 60 and pasted <= glued

@@ -7,6 +7,8 @@ interface for a live kernel, any threshold per layer group; ``static_html()`` pr
 a grid (each group's threshold from the threshold set x a few perturbation strengths) and returns a
 self-contained HTML page fragment with plain JavaScript, so the rendered book stays interactive
 without a kernel. The perturbation noise is drawn once per layer (seeded): sigma scales the same draw.
+Both mark the FLOPs budget and give each accuracy with its standard error: it is one sample of validation
+images, and a few hundred images leave about a point of noise.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from jst.nets.subnetwork import extract, masked, masking_is_exact
 SIGMAS = (0.0, 0.05, 0.2)
 
 
-def group_layers(layers: list[str], max_groups: int = 3) -> dict[str, list[str]]:
+def group_layers(layers: list[str], max_groups: int = 4) -> dict[str, list[str]]:
     """Slider groups: one per layer when there are few, else one per stage (the name's first component,
     e.g. a CIFAR ResNet's layer1/2/3), else contiguous runs of layers."""
     if len(layers) <= max_groups:
@@ -45,7 +47,7 @@ def group_layers(layers: list[str], max_groups: int = 3) -> dict[str, list[str]]
 class Explorer:
     def __init__(self, target: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], input_shape,
                  thresholds=(0.6, 0.65, 0.7, 0.75, 0.8), sigmas=SIGMAS, groups: dict[str, list[str]] | None = None,
-                 seed: int = 0, min_keep: int = 1):
+                 seed: int = 0, min_keep: int = 1, budget: float | None = None):
         self.target = target.cpu().eval()
         self.x, self.y = batch[0].cpu(), batch[1].cpu()
         self.flops = FlopsModel(self.target, input_shape)
@@ -54,7 +56,7 @@ class Explorer:
         self.alphas = {k: v.detach().cpu() for k, v in filter_weights(self.target).items()}
         self.groups = groups or group_layers(list(self.alphas))
         self.thresholds, self.sigmas = tuple(thresholds), tuple(sigmas)
-        self.seed, self.min_keep = seed, min_keep
+        self.seed, self.min_keep, self.budget = seed, min_keep, budget
         self._cache: dict[tuple, tuple[float, int]] = {}
 
     def keep(self, taus: dict[str, float], sigma: float):
@@ -118,7 +120,7 @@ class Explorer:
         middle = len(self.thresholds) // 2
         payload = {"layers": list(self.dense), "dense": list(self.dense.values()), "groups": list(self.groups),
                    "thresholds": list(self.thresholds), "sigmas": list(self.sigmas), "states": self.grid(),
-                   "dense_params": self.dense_params, "batch": len(self.y)}
+                   "dense_params": self.dense_params, "batch": len(self.y), "budget": self.budget}
         sliders = "".join(
             f'<label style="display:block">{name} threshold '
             f'<input type="range" min="0" max="{len(self.thresholds) - 1}" step="1" value="{middle}" '
@@ -144,7 +146,7 @@ class Explorer:
         def update(_=None):
             taus = {layer: s.value for s, layers in zip(sliders, groups.values()) for layer in layers}
             m = self.measure(taus, sigma.value)
-            text.value = _summary(m, len(self.y))
+            text.value = _summary(m, len(self.y), self.budget)
             with out:
                 out.clear_output(wait=True)
                 fig, ax = plt.subplots(figsize=(7, 0.35 * len(self.dense) + 1))
@@ -163,10 +165,17 @@ class Explorer:
         return w.VBox([w.HBox([w.VBox(sliders), sigma]), text, out])
 
 
-def _summary(m: dict, batch: int) -> str:
-    return (f"FLOPs kept: <b>{m['flops_ratio']:.1%}</b> &middot; parameters: <b>{m['params']:,}</b> "
+def standard_error(acc: float, n: int) -> float:
+    """One standard error of an accuracy measured on n images (binomial)."""
+    return (acc * (1 - acc) / max(1, n)) ** 0.5
+
+
+def _summary(m: dict, batch: int, budget: float | None) -> str:
+    within = "" if budget is None else (
+        f" ({'within' if m['flops_ratio'] <= budget else '<b>over</b>'} the budget of {budget:.0%})")
+    return (f"FLOPs kept: <b>{m['flops_ratio']:.1%}</b>{within} &middot; parameters: <b>{m['params']:,}</b> "
             f"({m['params_ratio']:.1%}) &middot; accuracy on {batch} validation images, no retraining: "
-            f"<b>{m['acc']:.1%}</b>")
+            f"<b>{m['acc']:.1%}</b> &plusmn; {standard_error(m['acc'], batch):.1%} (one standard error)")
 
 
 _TEMPLATE = """<div id="__UID__" class="jst-explorer" style="font-size:0.9em">
@@ -196,14 +205,30 @@ _TEMPLATE = """<div id="__UID__" class="jst-explorer" style="font-size:0.9em">
       else { idx.push(v); label.textContent = D.thresholds[v]; }
     });
     var st = D.states[idx.join(",") + "|" + s];
-    metrics.innerHTML = "FLOPs kept: <b>" + pct(st[1]) + "</b> &middot; parameters: <b>" +
+    var within = D.budget === null ? "" : (st[1] <= D.budget ? " (within" : " (<b>over</b>") +
+      " the budget of " + pct(D.budget) + ")";
+    var se = Math.sqrt(st[0] * (1 - st[0]) / D.batch);
+    metrics.innerHTML = "FLOPs kept: <b>" + pct(st[1]) + "</b>" + within + " &middot; parameters: <b>" +
       st[2].toLocaleString("en") + "</b> (" + pct(st[2] / D.dense_params) + ") &middot; accuracy on " +
-      D.batch + " validation images, no retraining: <b>" + pct(st[0]) + "</b>";
+      D.batch + " validation images, no retraining: <b>" + pct(st[0]) + "</b> &plusmn; " + pct(se) +
+      " (one standard error)";
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     svg.setAttribute("width", left + barW + 70);
-    svg.setAttribute("height", rowH * D.layers.length + 4);
+    svg.setAttribute("height", rowH * (D.layers.length + 1) + 8);
+    // the whole network's FLOPs against the budget, a line marking the budget
+    var over = D.budget !== null && st[1] > D.budget;
+    svg.appendChild(el("text", {x: left - 6, y: 16, "text-anchor": "end", "font-size": 12,
+                                "font-weight": "bold"}, "FLOPs kept"));
+    svg.appendChild(el("rect", {x: left, y: 2, width: barW, height: rowH - 6, fill: "#ddd"}));
+    svg.appendChild(el("rect", {x: left, y: 2, width: barW * Math.min(1, st[1]), height: rowH - 6,
+                                fill: over ? "#d62728" : "#2ca02c", "class": "flops"}));
+    if (D.budget !== null) {
+      svg.appendChild(el("line", {x1: left + barW * D.budget, x2: left + barW * D.budget, y1: 0, y2: rowH - 2,
+                                  stroke: "#000", "stroke-width": 2, "class": "budget"}));
+    }
+    svg.appendChild(el("text", {x: left + barW + 6, y: 16, "font-size": 12}, pct(st[1])));
     D.layers.forEach(function (name, i) {
-      var kept = st[3 + i], y = i * rowH + 2;
+      var kept = st[3 + i], y = (i + 1) * rowH + 8;
       svg.appendChild(el("text", {x: left - 6, y: y + 14, "text-anchor": "end", "font-size": 12}, name));
       svg.appendChild(el("rect", {x: left, y: y, width: barW, height: rowH - 6, fill: "#ddd"}));
       svg.appendChild(el("rect", {x: left, y: y, width: barW * kept / D.dense[i], height: rowH - 6,

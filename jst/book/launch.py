@@ -48,3 +48,24 @@ def _progress(r: dict) -> str:
     step = f"step {r['step']}" if "step" in r else f"epoch {r.get('epoch')}"
     metrics = ", ".join(f"{k} {r[k]:.4g}" for k in ("train_loss", "val_acc", "flops_ratio") if k in r)
     return f"{r['stage']:>8} {step}: {metrics}"
+
+
+def imagenet_stand_in(source: str | Path, out: str | Path, size: int = 80, per_class: tuple[int, int] = (300, 100),
+                      splits: tuple[str, str] = ("train", "test")) -> Path:
+    """A small ImageFolder in ImageNet's layout (``train/``, ``val/``) from ``source``'s first ``per_class``
+    images of each class, upscaled to ``size`` px: images above 64 px are streamed from disk through
+    torchvision's ImageNet transforms (random resized crop, flip; resize and centre crop), the path an ImageNet
+    run takes, where small images would be held in memory. Made once; returns ``out``."""
+    from PIL import Image
+    source, out = Path(source), Path(out)
+    done = out / ".complete"
+    if done.exists():
+        return out
+    for split, name, limit in ((splits[0], "train", per_class[0]), (splits[1], "val", per_class[1])):
+        for cls in sorted(p for p in (source / split).iterdir() if p.is_dir()):
+            (out / name / cls.name).mkdir(parents=True, exist_ok=True)
+            for path in sorted(cls.iterdir())[:limit]:
+                with Image.open(path) as im:
+                    im.convert("RGB").resize((size, size), Image.BICUBIC).save(out / name / cls.name / f"{path.stem}.png")
+    done.touch()
+    return out

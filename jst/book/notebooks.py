@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -53,8 +54,32 @@ def execute(name: str, out_dir: Path, parameters: dict, *, kernel: str = "python
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if WIDGET_VIEW not in o.get("data", {})]
+    show_parameters_once(nb)
     nbformat.write(nb, str(dst))
     return dst
+
+
+def show_parameters_once(nb) -> None:
+    """The book shows the parameters a page ran with in one compact line, instead of the notebook's default
+    parameters cell followed by papermill's injected one (both stay in the file, for Jupyter)."""
+    import nbformat
+    if any("ran-with" in c.metadata.get("tags", []) for c in nb.cells):
+        return
+    ran = nb.metadata.get("papermill", {}).get("parameters") or {}
+    line = " &middot; ".join(f"`{k} = {v!r}`" for k, v in ran.items())
+    last = None
+    for i, cell in enumerate(nb.cells):
+        tags = cell.metadata.setdefault("tags", [])
+        if {"parameters", "injected-parameters"} & set(tags):
+            tags.append("remove-cell")
+            last = i
+            if not ran:   # nothing injected: the defaults ran, as the cell states them (without its comments)
+                line = " &middot; ".join(f"`{m[1]} = {m[2]}`" for m in _ASSIGNMENT.finditer(cell.source))
+    if last is not None and line:
+        nb.cells.insert(last + 1, nbformat.v4.new_markdown_cell(f"*Ran with* {line}", metadata={"tags": ["ran-with"]}))
+
+
+_ASSIGNMENT = re.compile(r"^(\w+)\s*=\s*(.+?)\s*(?:#.*)?$", re.MULTILINE)
 
 
 def common_parameters(args) -> dict:

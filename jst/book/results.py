@@ -6,16 +6,27 @@ from pathlib import Path
 import pandas as pd
 
 from jst.report.records import RunRecord, mechanism_summary, read_records
+from jst.report.style import method_order, table
 
 
-def result_table(record: RunRecord) -> pd.DataFrame:
-    """Dense vs pruned network of one run: one row per measure."""
-    dense, pruned = record.dense, record.pruned
+def dense_name(record: RunRecord) -> str:
+    """What a record's "dense" network is: for JST the coarse-trained target network (its filter weights
+    folded), for the other methods the dense network they prune; never to be confused with the dense
+    baseline (``method="dense"``), trained on its own schedule."""
+    return "coarse-trained target" if record.method == "jst" else "dense network"
+
+
+def result_table(record: RunRecord, accuracy_ratio: bool = True) -> pd.DataFrame:
+    """The unpruned network of one run against its pruned one: one row per measure, from the record. With
+    ``accuracy_ratio=False`` the accuracies get no ratio (a run too short for its accuracies to mean much)."""
+    dense, pruned, name = record.dense, record.pruned, dense_name(record)
     rows = {"FLOPs": (dense.flops, pruned.flops), "parameters": (dense.params, pruned.params),
             "channels in prunable layers": (sum(dense.widths.values()), sum(pruned.widths.values())),
             "test accuracy": (dense.test_acc, pruned.test_acc)}
-    df = pd.DataFrame.from_dict(rows, orient="index", columns=["dense", "pruned"], dtype=object)
-    df["pruned / dense"] = [p / d if d else None for d, p in zip(df["dense"], df["pruned"])]
+    df = pd.DataFrame.from_dict(rows, orient="index", columns=[name, "pruned"], dtype=object)
+    df[f"pruned / {name}"] = [p / d if d else None for d, p in zip(df[name], df["pruned"])]
+    if not accuracy_ratio:
+        df.loc["test accuracy", f"pruned / {name}"] = None
     return df
 
 
@@ -27,6 +38,49 @@ def collect_results(dirs) -> pd.DataFrame:
              "meets budget": r.meets_budget, "wall time (min)": r.wall_time_s / 60, "record": str(r.folder)}
             for d in dirs for r in read_records(d, recursive=True)]
     return pd.DataFrame(rows)
+
+
+# what each folder of records is, for a reader of the overview (the first folder under the records' root)
+RECORD_KINDS = {
+    "compare": "comparison grid, run before the mechanisms were fixed (read with the caveat of the intro)",
+    "ablations": "JST ablations of that grid",
+    "mechanism": "the mechanisms at work (each record names the commit it ran)",
+    "cpu": "acceptance runs of the pipeline",
+    "lr_probe": "learning-rate probe on training data: it chose a rate, it is not a result",
+    "autoprune-unstructured": "AutoPrune's unstructured variant",
+}
+
+
+def result_styled(record: RunRecord, accuracy_ratio: bool = True):
+    """``result_table`` as the book shows it: the measure as a column, counts with thousands separators,
+    accuracies and ratios to 4 digits, "-" where a ratio is left out."""
+    def number(v):
+        return f"{v:,}" if isinstance(v, int) else f"{v:.4f}"
+    df = result_table(record, accuracy_ratio).reset_index(names="measure")
+    return table(df, {c: number for c in df.columns[1:]})
+
+
+def records_overview(table: pd.DataFrame) -> pd.DataFrame:
+    """``collect_results`` summarised: one row per folder of records, with what it is, its network, methods,
+    FLOPs targets and seeds, how many runs it holds and how many met their FLOPs budget."""
+    folders = table["record"].map(lambda r: str(Path(r).parent))
+    rows = []
+    for folder, g in table.assign(folder=folders).groupby("folder", sort=True):
+        kind = next((RECORD_KINDS[p] for p in Path(folder).parts if p in RECORD_KINDS), "made by these notebooks")
+        rows.append({"folder": folder, "what it is": kind,
+                     "network": ", ".join(sorted(set(g["arch"]))),
+                     "methods": ", ".join(method_order(g["method"])),
+                     "FLOPs targets": ", ".join(f"{t:g}" for t in sorted(set(g["FLOPs target"]))),
+                     "seeds": ", ".join(str(s) for s in sorted(set(g["seed"]))), "runs": len(g),
+                     "meets budget": f"{int(g['meets budget'].sum())}/{len(g)}"})
+    return pd.DataFrame(rows)
+
+
+def csv_link(df: pd.DataFrame, filename: str, text: str) -> str:
+    """An HTML link that downloads ``df`` as a CSV file, the data inside the link (works on a static page)."""
+    import base64
+    data = base64.b64encode(df.to_csv(index=False).encode()).decode()
+    return f'<a download="{filename}" href="data:text/csv;base64,{data}">{text}</a>'
 
 
 def summary_frame(rows: list[dict]) -> pd.DataFrame:

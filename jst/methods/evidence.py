@@ -8,7 +8,6 @@ a fallback (a closing threshold, a uniform budget rule) and the run is labelled 
 from __future__ import annotations
 
 import torch
-from scipy import stats
 
 MOSTLY = 0.5   # the mechanism must account for at least half of the removed filters
 
@@ -37,6 +36,7 @@ def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a.detach().double().flatten().cpu().numpy(), b.detach().double().flatten().cpu().numpy()
     if len(a) < 2 or a.std() == 0 or b.std() == 0:
         return 1.0 if (a == b).all() else 0.0
+    from scipy import stats  # here, not at the top: scipy.stats costs every `jst` process 1.5 s to import
     return float(stats.spearmanr(a, b).statistic)
 
 
@@ -47,5 +47,6 @@ def bimodality(scores: torch.Tensor) -> float:
     n = len(x)
     if n < 4 or x.std() == 0:
         return 0.0
+    from scipy import stats
     g, k = stats.skew(x, bias=False), stats.kurtosis(x, bias=False)
     return float((g ** 2 + 1) / (k + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))

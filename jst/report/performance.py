@@ -135,5 +135,56 @@ def scaling(record: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def network_name(network: str) -> str:
+    """``kept0.5_x8`` -> "50% FLOPs, channels x8" (a network pruned to that budget); "dense" stays."""
+    if not network.startswith("kept"):
+        return network
+    budget, _, multiple = network.removeprefix("kept").partition("_x")
+    name = f"{float(budget):.0%} FLOPs"
+    return name if multiple in ("", "1") else f"{name}, channels x{multiple}"
+
+
+def three_digits(seconds: float) -> str:
+    """3 significant digits and no exponent, for durations from 0.00006 s to 83.7 s."""
+    return f"{seconds:.3g}" if seconds >= 1e-3 else f"{seconds:.5f}"
+
+
+def data_path_shares(dp: pd.DataFrame) -> pd.DataFrame:
+    """Share of a training step spent loading a batch: one row per dataset, one column per loader."""
+    return dp.pivot_table(index="dataset", columns="loader", values="share of a step")
+
+
+def search_seconds(so: pd.DataFrame) -> pd.DataFrame:
+    """Seconds of each part of the search: one row per part, one column per case."""
+    wide = so.pivot_table(index="part", columns="case", values="seconds", sort=False)
+    return wide.rename(columns=lambda c: f"{c} (s)")
+
+
+def by_option(sp: pd.DataFrame, values: str, unit: str) -> pd.DataFrame:
+    """One row per network, batch and pruned model; one column per compile option of ``values``."""
+    wide = sp.pivot_table(index=["arch", "batch", "model"], columns="option", values=values, sort=False)
+    wide = wide.rename(columns=lambda o: f"{o} ({unit})").reset_index()
+    return wide.assign(model=wide["model"].map(network_name)).rename(columns={"arch": "network", "model": "pruned to"})
+
+
+def option_effect(sp: pd.DataFrame) -> pd.DataFrame:
+    """Each option's speed-up per FLOPs ratio relative to eager execution, same case (0.1: 10% better)."""
+    ratio = sp.pivot_table(index=["arch", "batch", "model"], columns="option", values="speed-up / FLOPs ratio")
+    return ratio.drop(columns="eager").div(ratio["eager"], axis=0) - 1
+
+
+def op_speedups(ops: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(conv ms, total ms, speed-ups): per arch and batch, milliseconds in convolutions and in all operators
+    per network, and each pruned network's speed-up over dense in both, columns named for a reader."""
+    def ms(rows: pd.DataFrame) -> pd.DataFrame:
+        return rows.groupby(["arch", "batch", "network"])["ms"].sum().unstack("network")
+    conv, total = ms(ops[ops["operator"].str.contains("conv")]), ms(ops)
+    speedups = pd.concat({what: times.rdiv(times["dense"], axis=0).drop(columns="dense")
+                          for what, times in (("conv speed-up", conv), ("total speed-up", total))}, axis=1)
+    speedups.columns = [f"{what}, {network_name(net)} (x)" for what, net in speedups.columns]
+    return conv, total, speedups
+
+
 __all__ = ["BENCHMARKS", "load", "goals", "machine", "overhead", "data_path", "search_overhead", "speedup",
-           "op_profile", "scaling"]
+           "op_profile", "scaling", "network_name", "three_digits", "data_path_shares", "search_seconds", "by_option",
+           "option_effect", "op_speedups"]

@@ -8,6 +8,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
+from jst.report.performance import network_name
 from jst.report.records import is_fallback
 from jst.report.style import method_color, method_order, method_style
 
@@ -310,15 +311,6 @@ def scaling_curves(df: pd.DataFrame) -> plt.Figure:
     axes[1].set_title("vs data size (ResNet-20)")
     fig.tight_layout()
     return fig
-
-
-def network_name(network: str) -> str:
-    """``kept0.5_x8`` -> "50% FLOPs, channels x8" (a network pruned to that budget); "dense" stays."""
-    if not network.startswith("kept"):
-        return network
-    budget, _, multiple = network.removeprefix("kept").partition("_x")
-    name = f"{float(budget):.0%} FLOPs"
-    return name if multiple in ("", "1") else f"{name}, channels x{multiple}"
 
 
 def op_profile_bars(df: pd.DataFrame, batch: int) -> plt.Figure:
