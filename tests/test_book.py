@@ -132,15 +132,6 @@ def test_explorer_control_changes_the_view(pages):
     assert "one standard error" in report.explorer["after"]["metrics"]
 
 
-# pages whose figures the legibility rule flags and whose notebooks train networks (expensive to re-execute):
-# the check reports them (python -m jst.book --no-build --check), the test does not fail on them until they
-# are re-executed with legible figures. Measured at the check's 1280 px window (page column 740 px):
-# 02_sampler: plots.sampler_sweep, 1327 x 267 shown 676 x 136; 04_thresholds: plots.policy_probabilities,
-# 1329 x 267 shown 676 x 136; 05_search: plots.filter_weight_distributions, 1399 x 267 shown 676 x 129.
-ILLEGIBLE_UNTIL_RE_EXECUTED = {"book/notebooks/02_sampler.html", "book/notebooks/04_thresholds.html",
-                               "book/notebooks/05_search.html"}
-
-
 def test_no_unrendered_markup_on_any_page(pages):
     """No role, glue or code fence shows as text ({glue:...}, {cite}, {ref}, {numref}, {doc}, ```)."""
     assert not {p: r.unrendered_markup for p, r in pages.items() if r.unrendered_markup}
@@ -152,7 +143,7 @@ def test_no_in_house_words_on_any_page(pages):
 
 def test_figures_are_rendered_large_enough_to_read(pages):
     """Every figure image is measured (natural against rendered size); none is shown too small to read
-    (build.illegible), but for the pages listed in ILLEGIBLE_UNTIL_RE_EXECUTED."""
+    (build.illegible)."""
     for page, report in pages.items():   # every figure image is measured (the explorer draws SVG, not images)
         if page.startswith("book/notebooks/") and page != "book/notebooks/08_explorer.html":
             assert len(report.images) >= report.figures, (page, len(report.images), report.figures)
@@ -161,11 +152,8 @@ def test_figures_are_rendered_large_enough_to_read(pages):
         for image in report.images:
             assert image["width"] > 0 and image["natural_width"] > 0 and image["column"] > 0, (report.page, image)
     bad = {p: [(i["src"].rsplit("/", 1)[-1][:12], i["why"]) for i in r.illegible_figures]
-           for p, r in pages.items() if r.illegible_figures and p not in ILLEGIBLE_UNTIL_RE_EXECUTED}
+           for p, r in pages.items() if r.illegible_figures}
     assert not bad, bad
-    still = {p for p in ILLEGIBLE_UNTIL_RE_EXECUTED if pages[p].illegible_figures}
-    # a page fixed since: take it off the list, so the test guards it from now on
-    assert still == ILLEGIBLE_UNTIL_RE_EXECUTED, ILLEGIBLE_UNTIL_RE_EXECUTED - still
 
 
 def test_performance_and_reproduction_pages_pass_every_check(pages):

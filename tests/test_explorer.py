@@ -84,15 +84,18 @@ def test_in_place_masking_copy_masking_and_extraction_agree_on_real_data(data_ro
 
 
 def test_explorer_grid_and_static_page():
-    ex = Explorer(target(), batch(), (1, 28, 28), sigmas=(0.0, 0.3), budget=0.5)
+    ex = Explorer(target(), batch(), (1, 28, 28), thresholds=(0.6, 0.7, 0.8), sigmas=(0.0, 0.3), budget=0.5)
     assert list(ex.groups) == ["conv1", "conv2", "fc1", "fc2"]   # one control per prunable layer of LeNet-5
     grid = ex.grid()
-    assert len(grid) == 5 ** len(ex.groups) * 2
-    low, high = grid["0,0,0,0|0"], grid["4,4,4,4|0"]
+    assert len(grid) == 3 ** len(ex.groups) * 2 * 2   # x 2: with and without the budget projection
+    low, high = grid["0,0,0,0|0|0"], grid["2,2,2,2|0|0"]
     assert low[1] < high[1] and low[2] < high[2]  # higher thresholds keep more FLOPs and parameters
+    for state in ("0,0,0,0|0|1", "2,1,0,1|1|1"):   # projected: every draw lands within 2% under the budget
+        assert 0.5 * 0.98 <= grid[state][1] <= 0.5
     html = ex.static_html()
     assert html.count('type="range"') == len(ex.groups) + 1 and "http" not in html.replace("http://www.w3.org", "")
     assert '"budget":0.5' in html and "one standard error" in html and 'class": "budget"' in html
+    assert html.count('data-project="1"') == 1
 
 
 def test_the_summary_marks_the_budget_and_the_noise_of_the_accuracy():

@@ -1,5 +1,6 @@
 """Every notebook executes with papermill at smoke scale on real data, chained through one run folder
 (the notebooks that stand alone are in test_notebooks_standalone.py, so the two files share the workers)."""
+import base64
 import json
 import subprocess
 import sys
@@ -76,11 +77,11 @@ def test_sensitivity(chain):
 
 
 def test_explorer(chain):
-    nb = run_notebook(chain, "08_explorer", val_images=64, sigmas=[0.0, 0.2])   # 4 layers x 5 thresholds x 2
+    nb = run_notebook(chain, "08_explorer", val_images=64, sigmas=[0.0, 0.2], thresholds=[0.6, 0.8])   # 2^4 x 2 x 2
     html = "".join(outputs(nb, "text/html"))
     assert 'class="jst-explorer"' in html and "input type=\"range\"" in html
     data = json.loads(html.split("var D = ", 1)[1].split(";\n", 1)[0])
-    assert len(data["states"]) == len(data["thresholds"]) ** len(data["groups"]) * len(data["sigmas"])
+    assert len(data["states"]) == len(data["thresholds"]) ** len(data["groups"]) * len(data["sigmas"]) * 2
     assert len({tuple(v) for v in data["states"].values()}) > 1  # the controls change the sub-network
     assert "widgets" not in nb.metadata
 
@@ -102,7 +103,12 @@ def test_imagenet_launcher(chain, tiny_grey_folder):
 def test_results_table(chain):
     nb = run_notebook(chain, "10_results")
     html = outputs(nb, "text/html")
-    assert "lenet5" in html[0] and "test accuracy" in html[-1]  # all records; this chain's run
+    link, overview, run = html[0], html[1], html[-1]
+    assert "lenet5" in overview and "made by these notebooks" in overview   # one row per folder of records
+    assert "test accuracy" in run and "coarse-trained target" in run          # this chain's run, named for what it is
+    rows = base64.b64decode(link.split("base64,", 1)[1].split('"', 1)[0]).decode().splitlines()
+    assert rows[0].startswith("dataset,arch,method")
+    assert len(rows) == 1 + len(list((chain[0] / "runs").rglob("result.json")))   # one row per record
 
 
 def test_baselines(chain):

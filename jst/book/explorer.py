@@ -8,7 +8,10 @@ a grid (each group's threshold from the threshold set x a few perturbation stren
 self-contained HTML page fragment with plain JavaScript, so the rendered book stays interactive
 without a kernel. The perturbation noise is drawn once per layer (seeded): sigma scales the same draw.
 Both mark the FLOPs budget and give each accuracy with its standard error: it is one sample of validation
-images, and a few hundred images leave about a point of noise.
+images, and a few hundred images leave about a point of noise. With a budget, a switch applies the search's
+budget projection (``jst.core.sampler.fit_to_budget``: every threshold scaled by one factor, then the most
+probable remaining filters added while they fit), so the page shows the raw draw and the candidate the
+search would train.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import torch
 from torch import nn
 
 from jst.core.filter_weights import filter_weights
-from jst.core.sampler import keep_by_threshold, perturb
+from jst.core.sampler import fit_to_budget, keep_by_threshold, perturb
 from jst.engine.rng import generator
 from jst.nets.flops import FlopsModel, count_params
 from jst.nets.prunable import tensor_index, widths
@@ -59,17 +62,19 @@ class Explorer:
         self.seed, self.min_keep, self.budget = seed, min_keep, budget
         self._cache: dict[tuple, tuple[float, int]] = {}
 
-    def keep(self, taus: dict[str, float], sigma: float):
-        return {name: keep_by_threshold(perturb(a, sigma, generator(self.seed, "explorer", name)), taus[name],
-                                        self.min_keep) for name, a in self.alphas.items()}
+    def keep(self, taus: dict[str, float], sigma: float, project: bool = False):
+        scores = {name: perturb(a, sigma, generator(self.seed, "explorer", name)) for name, a in self.alphas.items()}
+        if project and self.budget is not None:
+            return fit_to_budget(scores, taus, self.flops.ratio, self.budget, self.min_keep)[0]
+        return {name: keep_by_threshold(s, taus[name], self.min_keep) for name, s in scores.items()}
 
     def layer_taus(self, group_values) -> dict[str, float]:
         """Per-layer thresholds from one value per group (in ``self.groups`` order)."""
         return {layer: float(v) for v, layers in zip(group_values, self.groups.values()) for layer in layers}
 
     @torch.inference_mode()
-    def measure(self, taus: dict[str, float], sigma: float) -> dict:
-        keep = self.keep(taus, sigma)
+    def measure(self, taus: dict[str, float], sigma: float, project: bool = False) -> dict:
+        keep = self.keep(taus, sigma, project)
         key = tuple(tuple(k.tolist()) for k in keep.values())
         if key not in self._cache:
             self._cache[key] = (self._accuracy(keep), self._params(keep))
@@ -99,20 +104,23 @@ class Explorer:
         return total
 
     def grid(self) -> dict[str, list]:
-        """Every state of the static explorer: "i,j,..|s" (threshold index per group, sigma index) ->
-        [accuracy, FLOPs ratio, parameters, widths...]."""
+        """Every state of the static explorer: "i,j,..|s|p" (threshold index per group, sigma index, budget
+        projection 0/1; 0 only without a budget) -> [accuracy, FLOPs ratio, parameters, widths...]."""
         states, threads = {}, torch.get_num_threads()
         torch.set_num_threads(1)  # many small forward passes: one thread avoids oversubscribing the CPU
         try:
             for idx in itertools.product(range(len(self.thresholds)), repeat=len(self.groups)):
                 taus = self.layer_taus([self.thresholds[i] for i in idx])
-                for s, sigma in enumerate(self.sigmas):
-                    m = self.measure(taus, sigma)
-                    states[",".join(map(str, idx)) + f"|{s}"] = [round(m["acc"], 4), round(m["flops_ratio"], 4),
-                                                                 m["params"], *m["widths"].values()]
+                for (s, sigma), p in itertools.product(enumerate(self.sigmas), self._projections()):
+                    m = self.measure(taus, sigma, bool(p))
+                    states[",".join(map(str, idx)) + f"|{s}|{p}"] = [round(m["acc"], 4), round(m["flops_ratio"], 4),
+                                                                      m["params"], *m["widths"].values()]
         finally:
             torch.set_num_threads(threads)
         return states
+
+    def _projections(self) -> tuple[int, ...]:
+        return (0, 1) if self.budget is not None else (0,)
 
     def static_html(self) -> str:
         """A self-contained interactive fragment (HTML + plain JavaScript, no kernel, nothing fetched)."""
@@ -129,6 +137,10 @@ class Explorer:
         sliders += (f'<label style="display:block">perturbation sigma <input type="range" min="0" '
                     f'max="{len(self.sigmas) - 1}" step="1" value="0" data-sigma="1" aria-label="perturbation sigma">'
                     f' <b class="v"></b></label>')
+        if self.budget is not None:
+            sliders += ('<label style="display:block"><input type="checkbox" data-project="1" checked '
+                        'aria-label="budget projection"> budget projection (as the search draws: thresholds '
+                        'scaled by one factor, then the most probable filters added while they fit)</label>')
         return _TEMPLATE.replace("__UID__", uid).replace("__SLIDERS__", sliders).replace(
             "__DATA__", json.dumps(payload, separators=(",", ":")))
 
@@ -141,11 +153,13 @@ class Explorer:
                                      description=name[:18], continuous_update=False,
                                      style={"description_width": "initial"}) for name in groups]
         sigma = w.FloatSlider(value=0.0, min=0.0, max=0.5, step=0.01, description="sigma", continuous_update=False)
+        project = w.Checkbox(value=self.budget is not None, description="budget projection",
+                             disabled=self.budget is None)
         text, out = w.HTML(), w.Output()
 
         def update(_=None):
             taus = {layer: s.value for s, layers in zip(sliders, groups.values()) for layer in layers}
-            m = self.measure(taus, sigma.value)
+            m = self.measure(taus, sigma.value, project.value)
             text.value = _summary(m, len(self.y), self.budget)
             with out:
                 out.clear_output(wait=True)
@@ -159,10 +173,10 @@ class Explorer:
                 ax.set(xlim=(0, 1.15), xlabel="fraction of filters kept")
                 plt.show()
 
-        for s in (*sliders, sigma):
+        for s in (*sliders, sigma, project):
             s.observe(update, names="value")
         update()
-        return w.VBox([w.HBox([w.VBox(sliders), sigma]), text, out])
+        return w.VBox([w.HBox([w.VBox(sliders), w.VBox([sigma, project])]), text, out])
 
 
 def standard_error(acc: float, n: int) -> float:
@@ -188,6 +202,7 @@ _TEMPLATE = """<div id="__UID__" class="jst-explorer" style="font-size:0.9em">
   var D = __DATA__;
   var root = document.getElementById("__UID__");
   var inputs = root.querySelectorAll("input[type=range]");
+  var project = root.querySelector("input[data-project]");
   var svg = root.querySelector("svg.bars"), metrics = root.querySelector(".metrics");
   var NS = "http://www.w3.org/2000/svg", rowH = 22, left = 150, barW = 360;
   function el(name, attrs, text) {
@@ -204,7 +219,7 @@ _TEMPLATE = """<div id="__UID__" class="jst-explorer" style="font-size:0.9em">
       if (inp.dataset.sigma) { s = v; label.textContent = D.sigmas[v]; }
       else { idx.push(v); label.textContent = D.thresholds[v]; }
     });
-    var st = D.states[idx.join(",") + "|" + s];
+    var st = D.states[idx.join(",") + "|" + s + "|" + (project && project.checked ? 1 : 0)];
     var within = D.budget === null ? "" : (st[1] <= D.budget ? " (within" : " (<b>over</b>") +
       " the budget of " + pct(D.budget) + ")";
     var se = Math.sqrt(st[0] * (1 - st[0]) / D.batch);
@@ -237,6 +252,7 @@ _TEMPLATE = """<div id="__UID__" class="jst-explorer" style="font-size:0.9em">
     });
   }
   inputs.forEach(function (inp) { inp.addEventListener("input", draw); });
+  if (project) project.addEventListener("change", draw);
   draw();
 })();
 </script>"""

@@ -42,12 +42,12 @@ def collect_results(dirs) -> pd.DataFrame:
 
 # what each folder of records is, for a reader of the overview (the first folder under the records' root)
 RECORD_KINDS = {
-    "compare": "comparison grid, run before the mechanisms were fixed (read with the caveat of the intro)",
-    "ablations": "JST ablations of that grid",
-    "mechanism": "the mechanisms at work (each record names the commit it ran)",
-    "cpu": "acceptance runs of the pipeline",
-    "lr_probe": "learning-rate probe on training data: it chose a rate, it is not a result",
-    "autoprune-unstructured": "AutoPrune's unstructured variant",
+    "compare": "first grid (before the mechanisms were fixed)",
+    "ablations": "first grid: JST ablations",
+    "mechanism": "the mechanisms at work",
+    "cpu": "pipeline acceptance runs",
+    "lr_probe": "learning-rate probe: not a result",
+    "autoprune-unstructured": "AutoPrune, unstructured",
 }
 
 
@@ -61,18 +61,19 @@ def result_styled(record: RunRecord, accuracy_ratio: bool = True):
 
 
 def records_overview(table: pd.DataFrame) -> pd.DataFrame:
-    """``collect_results`` summarised: one row per folder of records, with what it is, its network, methods,
-    FLOPs targets and seeds, how many runs it holds and how many met their FLOPs budget."""
+    """``collect_results`` summarised: one row per folder of records (under ``results/`` unless it says
+    otherwise; its name says the data and network), with what it is, its methods (a count when there are
+    many), how many runs it holds and how many of them met their FLOPs budget (seeds and targets: the CSV)."""
     folders = table["record"].map(lambda r: str(Path(r).parent))
     rows = []
     for folder, g in table.assign(folder=folders).groupby("folder", sort=True):
-        kind = next((RECORD_KINDS[p] for p in Path(folder).parts if p in RECORD_KINDS), "made by these notebooks")
-        rows.append({"folder": folder, "what it is": kind,
-                     "network": ", ".join(sorted(set(g["arch"]))),
-                     "methods": ", ".join(method_order(g["method"])),
-                     "FLOPs targets": ", ".join(f"{t:g}" for t in sorted(set(g["FLOPs target"]))),
-                     "seeds": ", ".join(str(s) for s in sorted(set(g["seed"]))), "runs": len(g),
-                     "meets budget": f"{int(g['meets budget'].sum())}/{len(g)}"})
+        archs = ", ".join(sorted(set(g["arch"])))
+        kind = next((RECORD_KINDS[p] for p in Path(folder).parts if p in RECORD_KINDS),
+                    f"made by these notebooks ({archs})")
+        methods = method_order(g["method"])
+        rows.append({"folder": folder.removeprefix("results/"), "what it is": kind,
+                     "methods": ", ".join(methods) if len(methods) < 4 else f"{len(methods)} methods",
+                     "runs, budget met": f"{len(g)}, {int(g['meets budget'].sum())}"})
     return pd.DataFrame(rows)
 
 

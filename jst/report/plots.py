@@ -31,6 +31,9 @@ def training_curves(log: pd.DataFrame, title: str = "") -> plt.Figure:
     sns.lineplot(long[long.metric != "train_loss"], x="epoch", y="value", hue="stage", style="metric",
                  marker="o", ax=axes[1])
     axes[1].set(ylabel="accuracy", title="accuracy (train: running, val: Dval)")
+    for ax in axes:   # legends beside the axes, never over the curves
+        if ax.get_legend() is not None:
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
