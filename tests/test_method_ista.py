@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from jst.config import make_config
-from jst.methods.ista import fill, fold_constant_channels, memory_costs, proximal_step, rescale, rho_scale
-from jst.nets.budget import BUDGET_TOLERANCE, floor_of
+from jst.methods.ista import fold_constant_channels, memory_costs, proximal_step, rescale, rho_scale
+from jst.nets.budget import BUDGET_TOLERANCE, fill_in_order, floor_of
 from jst.nets.flops import FlopsModel
 from jst.nets.models import build_model
 from jst.nets.subnetwork import extract
@@ -120,7 +120,7 @@ def test_fill_adds_the_best_channels_that_still_fit():
     budget = flops.flops(widths) / flops.total
     widths["fc1"] = 60
     order = [("conv1", 5)] + [("fc1", i) for i in range(60, 120)] + [("conv2", 8)]
-    added = fill(widths, order, flops, budget)
+    added = fill_in_order(widths, order, flops, budget)
     assert added == order[1:61] and widths["fc1"] == 120 and flops.flops(widths) / flops.total == budget
 
 

@@ -52,7 +52,7 @@ from jst.engine.context import RunContext
 from jst.engine.train import fit
 from jst.methods.common import dense_network, finetune, flops_model, load_stage, optimizer_hooks, outcome
 from jst.methods.evidence import from_shares
-from jst.nets.budget import floor_of, keep_global
+from jst.nets.budget import fill_in_order, floor_of, keep_global
 from jst.nets.flops import output_positions
 from jst.nets.importance import keep_top
 from jst.nets.prunable import Keep, in_dim
@@ -160,21 +160,6 @@ def rho_scale(cfg, steps: int, costs: dict[str, float]) -> float:
     return cfg.ista_shrinkage / (paper * sum(costs.values()) / len(costs)) if paper > 0 else 1.0
 
 
-def fill(widths: dict[str, int], order: list, flops, budget: float) -> list:
-    """Greedily add the channels of ``order`` (``(layer, index)``, best first) whose addition keeps the
-    network within ``budget``; returns those added (``widths`` is updated). A threshold stops one channel
-    short of the budget, and one LeNet-5 conv1 channel is ~14% of its FLOPs: this lands within a channel
-    of the smallest kind instead."""
-    added = []
-    for name, i in order:
-        widths[name] += 1
-        if flops.flops(widths) / flops.total <= budget:
-            added.append((name, i))
-        else:
-            widths[name] -= 1
-    return added
-
-
 class _Ista:
     """The proximal step after every step of fit's loop (never on a layer's ``floor`` largest scales), the
     rho warm-up, and the stop at the budget."""
@@ -214,7 +199,7 @@ class _Ista:
         order = sorted(((float(self.zeroed_at[n][i]), abs(float(self.last[n][i])) / self.costs[n], n, i)
                         for n, g in self.gammas.items() for i in (g == 0).nonzero().flatten().tolist()),
                        reverse=True)
-        for n, i in fill(self.widths(), [(n, i) for *_, n, i in order], self.flops, self.cfg.flops_target):
+        for n, i in fill_in_order(self.widths(), [(n, i) for *_, n, i in order], self.flops, self.cfg.flops_target):
             self.gammas[n][i] = self.last[n][i]
             self.revived += 1
 

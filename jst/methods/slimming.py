@@ -32,8 +32,8 @@ from jst.engine.context import RunContext
 from jst.engine.train import lr_at
 from jst.methods.common import dense_network, finetune, flops_model, optimizer_hooks, outcome, pretrain
 from jst.methods.evidence import bimodality, from_shares, verdict
-from jst.methods.ista import fill, planned_steps
-from jst.nets.budget import keep_global
+from jst.methods.ista import planned_steps
+from jst.nets.budget import fill_in_order, keep_global
 from jst.nets.importance import bn_scale
 from jst.nets.subnetwork import extract
 
@@ -107,7 +107,7 @@ def run_slimming(ctx: RunContext) -> dict:
     kept = {n: set(k.tolist()) for n, k in keep.items()}
     order = sorted(((float(s[i]), n, i) for n, s in scores.items() for i in range(len(s)) if i not in kept[n]),
                    reverse=True)
-    filled = fill({n: len(k) for n, k in kept.items()}, [(n, i) for _, n, i in order], flops, cfg.flops_target)
+    filled = fill_in_order({n: len(k) for n, k in kept.items()}, [(n, i) for _, n, i in order], flops, cfg.flops_target)
     for n, i in filled:
         kept[n].add(i)
     keep = {n: torch.tensor(sorted(k), dtype=torch.long) for n, k in kept.items()}
