@@ -86,6 +86,8 @@ def _compare_parser(sub) -> None:
     c.add_argument("--out", required=True, type=out_argument,
                    help="folder of the runs and the table (finished runs are reused)")
     c.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
+    c.add_argument("--set-for", action="append", default=[], metavar="METHOD:FIELD=VALUE",
+                   help="override a config field for one method's runs (e.g. a tuned value)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,9 +161,17 @@ def _compare(args) -> int:
         targets = [float(t) for t in args.flops_targets.split(",")]
     except ValueError:
         raise JstError("--seeds takes integers and --flops-targets numbers, comma-separated") from None
+    per_method: dict[str, dict] = {}
+    for text in args.set_for:
+        method, _, assignment = text.partition(":")
+        if method not in methods or not assignment:
+            raise JstError(f"--set-for expects METHOD:FIELD=VALUE for a method of --methods, got {text!r}")
+        key, value = parse_assignment(assignment)
+        per_method.setdefault(method, {})[key] = value
     rows = compare(methods, seeds, targets, dataset=args.dataset, arch=args.arch, data_root=args.data_root,
                    scale=args.scale, out=args.out, overrides=dict(parse_assignment(s) for s in args.set),
-                   device=args.device, command=" ".join(["python", "-m", "jst", *sys.argv[1:]]))
+                   device=args.device, command=" ".join(["python", "-m", "jst", *sys.argv[1:]]),
+                   method_overrides=per_method)
     keys = ("method", "flops_target", "n_seeds", "test_acc_mean", "test_acc_std", "flops_ratio_mean")
     print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=2))
     return 0

@@ -31,6 +31,8 @@ class Config:
     download: bool = False
     # data
     val_fraction: float = 0.2          # Dval share of the official training set (PAPER: 20%)
+    holdout_val: bool = False          # True: no method trains on Dval (its curves and choices stay held out);
+    #                                    False: fine-tuning and the baselines train on Dtrain + Dval (PAPER)
     max_train_samples: int | None = None
     max_test_samples: int | None = None
     image_size: int | None = None      # None: from the data
@@ -86,6 +88,9 @@ class Config:
     finetune_batch_size: int = 256
     finetune_schedule: str = "cosine"              # "cosine" or "step" (divide by 10 every finetune_step)
     finetune_step: int = 20
+    budget_epochs: float = 0.0                     # >0: every method's training budget in epochs of its training
+    #                                                set (the shared dense run's included); fine-tuning gets what
+    #                                                is left of it (finetune_epochs is then unused)
     # the dense reference (method "dense")
     dense_epochs: int = 200
     # speed and scale-out (see jst/distributed.py): autocast, memory layout, accumulation, synced BN
@@ -138,6 +143,9 @@ class Config:
     lstm_retrain: str = "finetune"               # "finetune" (the shared schedule) or "paper" (lstm_retrain_lr)
     lstm_reach: float = 0.5                      # prune rate raised so the budget is reachable in this share
     scratch_from: str = ""                       # run folder whose architecture Scratch-B trains
+    dense_from: str = ""                         # a finished dense run of the same seed: the methods that
+    #                                              prune a trained network start from it (its budget counted)
+    share_dense: bool = False                    # compare: those methods start from the seed's dense run
     scratch_source: str = "jst"                  # compare: the method whose run scratch copies
     scratch_epoch_cap: float = 0.0               # cap on the epoch factor (0: none; Liu et al. use 2 on ImageNet)
 
@@ -206,7 +214,7 @@ class Config:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if not all(lr > 0 for lr in self.search_lr):
             raise ConfigError(f"search_lr must be > 0, got {list(self.search_lr)}")
-        for name in ("perturbation", "weight_decay", "gamma", "filter_lambda", "search_switch"):
+        for name in ("perturbation", "weight_decay", "gamma", "filter_lambda", "search_switch", "budget_epochs"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("ista_rho_schedule", "slimming_lambda_schedule"):

@@ -4,8 +4,10 @@ import json
 import statistics
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from jst.experiments import grid
 from jst.report.ablations import SCRATCH_B, ablation_outcomes, ablations, identical_variants
@@ -20,7 +22,7 @@ from jst.report.records import is_record, read_record, read_records
 from jst.report.sparsity_reach import sparsity_reach
 from jst.report.style import best_cells, styled
 from jst.report.training import lr_probe
-from jst.report.verdicts import verdict
+from jst.report.verdicts import NOT_DISTINGUISHABLE, decide
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 MNIST = RESULTS / "compare" / "mnist-lenet5-cpu"
@@ -63,7 +65,7 @@ def test_jst_standing_names_the_best_pruning_baseline():
     df = comparison(MNIST, 0.5)
     others = df[~df["method"].isin(["jst", "dense", "scratch"])]  # Scratch-B is JST's own architecture
     assert r["best baseline"] == others.loc[others["test acc (%)"].map(lambda v: v[0]).idxmax(), "method"]
-    assert r["verdict"] in ("JST ahead", "JST behind", "within the seed spread")
+    assert r["verdict"] in ("JST ahead", "JST behind", "not distinguishable at this sample size")
     assert jst_against_baselines(MNIST, 0.33) is None  # no runs at that target
 
 
@@ -75,9 +77,10 @@ def test_the_numbers_the_notes_quote_are_read_from_the_runs():
     assert texts["mnist_lenet5_f0_25_slimming_per_seed"] == f"{accs[0]:.1f}%, {accs[1]:.1f}% and {accs[2]:.1f}%"
     assert texts["mnist_lenet5_f0_25_slimming_seeds"] == "3 seeds"
     jst = [100 * r.pruned.test_acc for r in runs("jst", 0.25)]
-    gap, spread = statistics.fmean(jst) - statistics.fmean(accs), max(statistics.stdev(jst), statistics.stdev(accs))
+    gap = statistics.fmean(jst) - statistics.fmean(accs)
+    p = stats.ttest_ind(jst, accs, equal_var=False).pvalue
     quoted = texts["mnist_lenet5_f0_25_jst_vs_slimming"]
-    assert quoted.startswith(f"{gap:+.1f} points against a larger seed std of {spread:.1f}, ")
+    assert quoted.startswith(f"{gap:+.2f} points; seeds: 95% interval ") and f"Welch p = {p:.2g}" in quoted
     assert "mnist_lenet5_f0_25_jst_vs_jst" not in texts
     assert not any(k.startswith("mnist_lenet5_f0_5_") for k in texts)  # one FLOPs target at a time
 
@@ -91,10 +94,28 @@ def test_autoprune_claim_beside_our_unstructured_run():
 
 
 def test_one_verdict_rule():
-    assert verdict(0.5, 0.2, 3, "a", "b") == "a"
-    assert verdict(-0.5, 0.2, 3, "a", "b") == "b"
-    assert verdict(0.1, 0.2, 3, "a", "b") == "within the seed spread"
-    assert verdict(5.0, 0.0, 1, "a", "b") == "one seed: undecided"
+    # Welch over seeds decides; a 0.06-point gap on 3 seeds is not a verdict, a steady 2-point one is
+    assert decide([0.990, 0.991, 0.989], [0.9905, 0.9902, 0.9898])["verdict"] == NOT_DISTINGUISHABLE
+    assert decide([0.93, 0.931, 0.929], [0.91, 0.911, 0.909])["verdict"] == "ahead"
+    assert decide([0.91, 0.911, 0.909], [0.93, 0.931, 0.929])["verdict"] == "behind"
+    assert decide([0.95], [0.90])["verdict"] == "one seed: undecided"
+    d = decide([0.93, 0.931, 0.929], [0.91, 0.911, 0.909])
+    assert d["welch p"] == pytest.approx(stats.ttest_ind([0.93, 0.931, 0.929], [0.91, 0.911, 0.909],
+                                                         equal_var=False).pvalue)
+
+
+def test_the_paired_image_test_must_agree_before_a_gap_counts():
+    rng = np.random.default_rng(0)
+    truth = rng.random(2000) < 0.9
+    same = np.stack([truth, truth, truth])
+    # seeds say "ahead" but the test images show the very same predictions: no verdict
+    d = decide([0.93, 0.931, 0.929], [0.91, 0.911, 0.909], same, same)
+    assert d["images p"] == 1.0 and d["verdict"] == NOT_DISTINGUISHABLE
+    better = same.copy()
+    better[:, np.flatnonzero(~truth)[:60]] = True          # 60 more images right on every seed: 3 points
+    d = decide([0.93, 0.931, 0.929], [0.90, 0.901, 0.899], better, same)
+    assert d["verdict"] == "ahead" and d["images p"] < 0.01
+    assert d["images 95% interval (points)"][0] > 1.5 and d["difference (points)"] == pytest.approx(3.0)
 
 
 def test_jst_against_scratch_is_read_from_the_table():
@@ -120,17 +141,17 @@ def test_standings_cover_every_finished_comparison_but_not_the_ablations():
 def test_claims_follow_the_rule_and_leave_undecided_comparisons_out():
     standing = pd.DataFrame([
         {"comparison": "a", "FLOPs target": 0.5, "seeds": 3, "JST - best (points)": -0.3, "best baseline": "l1norm",
-         "larger std (points)": 0.1, "verdict": "JST behind"},
+         "tests": "-0.30 points; seeds: p = 0.01", "verdict": "JST behind"},
         {"comparison": "b", "FLOPs target": 0.5, "seeds": 1, "JST - best (points)": 2.0, "best baseline": "l1norm",
-         "larger std (points)": 0.0, "verdict": "one seed: undecided"}])
+         "tests": "+2.00 points", "verdict": "one seed: undecided"}])
     autoprune = unstructured_claim(RESULTS / "autoprune-unstructured" / "mnist-lenet5-s0", MNIST)
     outcomes = pd.DataFrame([{"variant": v, "variant - JST (points)": gap, "verdict": word} for v, gap, word in
                              (("no_perturbation", -1.0, "lower than JST"),
                               ("fixed_threshold_0.6", 1.0, "higher than JST"),
                               ("fixed_threshold_0.8", -1.0, "lower than JST"))])
     table = claims(standing, pd.DataFrame(), outcomes, autoprune)
-    assert "(larger std 0.100, 3 seeds)" in table.loc["jst_vs_baselines", "our evidence"]
-    assert "(larger std 0.000, 1 seed)" in table.loc["jst_vs_baselines", "our evidence"]
+    assert "-0.30 points; seeds: p = 0.01 (3 seeds)" in table.loc["jst_vs_baselines", "our evidence"]
+    assert "+2.00 points (1 seed)" in table.loc["jst_vs_baselines", "our evidence"]
     c = table["verdict"]
     assert c["jst_vs_baselines"] == "contradicted at cpu scale (1 of 2 comparisons decided)"
     assert c["jst_vs_scratch"] == "not run yet"

@@ -19,6 +19,7 @@ from jst.engine import checkpoint, distributed
 from jst.engine.data import Splits
 from jst.engine.rng import rng_state
 from jst.engine.runlog import RunLog
+from jst.engine.train import TRAINED
 
 
 class Context(Protocol):
@@ -60,11 +61,12 @@ class RunContext:
     def save_checkpoint(self, stage: str, state: dict) -> None:
         """Atomically save a stage's state with what every checkpoint carries: the arch, the global RNG
         states, the log's length (a resumed run cuts the log back to it), the wall time spent so far (a
-        resumed run's wall time counts it) and the attempts that did that work. Rank 0 alone writes."""
+        resumed run's wall time counts it), the attempts that did that work and the images trained on so
+        far (the run's training budget). Rank 0 alone writes."""
         if distributed.is_main():
             checkpoint.save({**state, "arch": self.cfg.arch, "rng": rng_state(),
                              "log_lines": self.runlog.lines, "elapsed_s": time.time() - self.started,
-                             "attempts": self.attempts},
+                             "attempts": self.attempts, "images_trained": TRAINED["images"]},
                             self.checkpoint_path(stage))
 
     def check_same(self, what: str, obj) -> None:

@@ -67,7 +67,7 @@ class Splits:
     info: DataInfo
     train: TensorSource | StreamSource       # Dtrain: search-time parameter training
     val: TensorSource | StreamSource         # Dval: filter weights, policy reward, model selection
-    full_train: TensorSource | StreamSource  # Dtrain + Dval: fine-tuning
+    full_train: TensorSource | StreamSource  # Dtrain + Dval (Dtrain alone with holdout_val): fine-tuning
     test: TensorSource | StreamSource        # the final report only
 
 
@@ -81,7 +81,9 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor,
 def load(name: str, root: str | os.PathLike, *, seed: int = 0, val_fraction: float = 0.2,
          max_train_samples: int | None = None, max_test_samples: int | None = None,
          augment: str = "auto", image_size: int | None = None, download: bool = False,
-         workers: int = 4) -> Splits:
+         workers: int = 4, holdout_val: bool = False) -> Splits:
+    """Dtrain and Dval split from the official training set by ``seed``; ``full_train`` (what fine-tuning and
+    the baselines train on) is Dtrain + Dval, or Dtrain alone with ``holdout_val``."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
     if augment not in AUGMENTS:
@@ -97,7 +99,8 @@ def load(name: str, root: str | os.PathLike, *, seed: int = 0, val_fraction: flo
     train = _cap(train, max_train_samples, seed)
     test = _cap(test, max_test_samples, 0)  # one fixed test subset, whatever the run's seed
     tr, va = split_indices(len(train), val_fraction, seed)
-    return Splits(info, train.subset(tr), train.subset(va, augment="none"), train,
+    dtrain = train.subset(tr)
+    return Splits(info, dtrain, train.subset(va, augment="none"), dtrain if holdout_val else train,
                   test.subset(torch.arange(len(test)), augment="none"))
 
 
@@ -105,7 +108,8 @@ def load_splits(cfg) -> Splits:
     """The splits a run's configuration names (every data option of ``jst.config.Config``)."""
     return load(cfg.dataset, cfg.data_root, seed=cfg.seed, val_fraction=cfg.val_fraction,
                 max_train_samples=cfg.max_train_samples, max_test_samples=cfg.max_test_samples,
-                augment=cfg.augment, image_size=cfg.image_size, download=cfg.download, workers=cfg.workers)
+                augment=cfg.augment, image_size=cfg.image_size, download=cfg.download, workers=cfg.workers,
+                holdout_val=cfg.holdout_val)
 
 
 def _cap(source, limit: int | None, seed: int):

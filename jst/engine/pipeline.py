@@ -12,18 +12,24 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 
 from jst.config import Config
 from jst.engine import checkpoint, data, distributed, lock, provenance, run_folder
 from jst.engine.context import RunContext, StopAfterStage
+from jst.engine.convergence import convergence
 from jst.engine.errors import ConfigError, JstError, Stopped
 from jst.engine.runlog import RunLog
-from jst.engine.train import evaluate
+from jst.engine.train import TRAINED, evaluate, predict
+from jst.engine.training_budget import training_budget
+from jst.methods.shared_dense import dense_images, dense_record
 from jst.nets.budget import budget_report, collapsed
 from jst.nets.export import load_exported, save_exported
 from jst.nets.flops import FlopsModel, count
 from jst.nets.models import build_for
 from jst.nets.prunable import widths
+
+PREDICTIONS = "predictions.safetensors"   # every test image's predicted class and label, in test-set order
 
 
 def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None = None) -> dict:
@@ -76,6 +82,8 @@ def _run(cfg: Config, out: Path, device: torch.device, force: bool, until: str |
             return checkpoint.load_json(result_path)  # finished: reused, never overwritten without --force
     splits = data.load_splits(cfg)
     check_budget(cfg, splits.info)
+    if cfg.dense_from:
+        dense_record(cfg)   # refused before any work: not a dense run of this seed and data
     if distributed.is_main():
         if force and out.exists():
             run_folder.clear(out)
@@ -87,7 +95,8 @@ def _run(cfg: Config, out: Path, device: torch.device, force: bool, until: str |
     distributed.barrier()
     _set_determinism(cfg)
     runlog = RunLog(out / "log.jsonl")
-    log_lines, elapsed, kept = run_folder.resume_point(out)
+    log_lines, elapsed, kept, images = run_folder.resume_point(out)
+    TRAINED["images"] = images or 0   # None: a checkpoint from before the count; the budget is unknown
     if distributed.is_main():
         runlog.truncate(log_lines)
     started = time.time() - elapsed  # a resumed run's wall time includes the work its checkpoint kept
@@ -113,7 +122,7 @@ def _run(cfg: Config, out: Path, device: torch.device, force: bool, until: str |
                                      cfg.amp)["acc"]
     counter = outcome.get("count", count)  # a method that prunes weights, not channels, counts sparse FLOPs
     pruned = {**counter(exported, shape), "widths": widths(exported),
-              "test_acc": evaluate(exported, splits.test, cfg.eval_batch_size, device, cfg.amp)["acc"]}
+              "test_acc": _test_accuracy(exported, splits, cfg, device, out)}
     pruned["flops_ratio"] = pruned["flops"] / dense["flops"]
     pruned["params_ratio"] = pruned["params"] / dense["params"]
     pruned["compression_ratio"] = dense["params"] / pruned["params"]
@@ -124,7 +133,12 @@ def _run(cfg: Config, out: Path, device: torch.device, force: bool, until: str |
         "meets_budget": pruned["flops_ratio"] <= cfg.flops_target + 1e-9,
         "budget": budget_report(pruned["flops_ratio"], cfg.flops_target),
         "mechanism": outcome.get("mechanism") or {"acted": None, "reason": "this method prunes nothing itself"},
+        "convergence": convergence(runlog.read()),
+        "training": training_budget(None if images is None else TRAINED["images"], len(splits.full_train),
+                                    dense_images(cfg), cfg.dense_from),
+        "predictions": PREDICTIONS if distributed.world() == 1 else None,
         "data": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test),
+                 "val_held_out": cfg.holdout_val,
                  "input_shape": list(shape), "num_classes": splits.info.num_classes},
         "wall_time_s": time.time() - started, "resumed": log_lines > 0, "attempts": attempts,
         "versions": provenance.versions(),
@@ -136,6 +150,16 @@ def _run(cfg: Config, out: Path, device: torch.device, force: bool, until: str |
         checkpoint.save_json(result, result_path)
     distributed.barrier()
     return result
+
+
+def _test_accuracy(model, splits, cfg: Config, device, out: Path) -> float:
+    """Accuracy on the test set; on one process also every image's prediction, saved beside the record
+    (``PREDICTIONS``) for the paired tests between methods. Under torchrun each rank evaluates its share."""
+    if distributed.world() > 1:
+        return evaluate(model, splits.test, cfg.eval_batch_size, device, cfg.amp)["acc"]
+    predicted, labels = predict(model, splits.test, cfg.eval_batch_size, device, cfg.amp)
+    save_file({"predicted": predicted.to(torch.int32), "label": labels.to(torch.int32)}, str(out / PREDICTIONS))
+    return float((predicted == labels).double().mean())
 
 
 def check_distributed(cfg: Config, device: torch.device) -> None:

@@ -42,15 +42,17 @@ def check_resumable(out: Path, cfg: Config) -> None:
             raise CheckpointError(f"{path}: checkpoint of arch {state.get('arch')!r}, this run is {cfg.arch!r}")
 
 
-def resume_point(out: Path) -> tuple[int, float, list]:
-    """Log lines covered by the newest checkpoint, the wall time spent up to it and the attempts that spent
-    it ((0, 0.0, []) for a new run; a checkpoint older than attempt records gives one unrecorded attempt)."""
+def resume_point(out: Path) -> tuple[int, float, list, int | None]:
+    """Log lines covered by the newest checkpoint, the wall time spent up to it, the attempts that spent
+    it and the images trained on up to it ((0, 0.0, [], 0) for a new run; a checkpoint older than attempt
+    records gives one unrecorded attempt, one older than the image count gives None: unknown)."""
     states = [checkpoint.load(p, mmap=True) for p in (out / "checkpoints").glob("*.pt")]
     if not states:
-        return 0, 0.0, []
+        return 0, 0.0, [], 0
     newest = max(states, key=lambda s: int(s["log_lines"]))
     attempts = newest.get("attempts", [{"from_s": 0.0, "hardware": None}])
-    return int(newest["log_lines"]), float(newest.get("elapsed_s", 0.0)), list(attempts)
+    images = newest.get("images_trained")
+    return int(newest["log_lines"]), float(newest.get("elapsed_s", 0.0)), list(attempts), images
 
 
 def clear(out: Path) -> None:

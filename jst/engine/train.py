@@ -23,6 +23,12 @@ if TYPE_CHECKING:
     from jst.engine.context import RunContext
 
 
+# Images trained on (every rank's share summed) by this process's current run: the run's measured training
+# budget. The pipeline restores it from the newest checkpoint on resume and every checkpoint carries it, so
+# a resumed run counts what an uninterrupted one would. Evaluation passes are not training and don't count.
+TRAINED = {"images": 0}
+
+
 def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float, momentum: float = 0.9,
                    weight_decay: float = 5e-5) -> torch.optim.Optimizer:
     params = [p for p in params if p.requires_grad]
@@ -109,6 +115,7 @@ def train_epoch(model: nn.Module, source, optimizer: torch.optim.Optimizer, *, b
     optimizer.zero_grad(set_to_none=True)  # no stale gradients leave the epoch
     distributed.average_buffers(model)
     total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen], device)
+    TRAINED["images"] += int(seen)
     return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": int(seen)}
 
 
@@ -129,6 +136,21 @@ def evaluate(model: nn.Module, source, batch_size: int, device, amp: str = "none
     return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": int(seen)}
 
 
+@torch.inference_mode()
+def predict(model: nn.Module, source, batch_size: int, device, amp: str = "none") -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted class, label) of every sample in order, on one process: the per-image record that paired
+    tests between methods resample."""
+    was_training = model.training
+    model.eval()
+    predicted, labels = [], []
+    for x, y in source.batches(batch_size, train=False, device=device):
+        with _autocast(device, amp):
+            predicted.append(model(x).argmax(1).cpu())
+        labels.append(y.cpu())
+    model.train(was_training)
+    return torch.cat(predicted), torch.cat(labels)
+
+
 def fit(ctx: RunContext, model: nn.Module, source, *, stage: str, epochs: int, lr: float,
         schedule: str = "cosine", batch_size: int | None = None, params: list[nn.Parameter] | None = None,
         optimizer: torch.optim.Optimizer | None = None, extra_loss: Callable[[], torch.Tensor] | None = None,
@@ -139,7 +161,8 @@ def fit(ctx: RunContext, model: nn.Module, source, *, stage: str, epochs: int, l
     is given; each epoch's batches come from the generator (seed, *stream or stage, epoch). ``record``
     logs a line per epoch and checks, under torchrun, that every rank ends with the same parameters.
     ``after_epoch(epoch)`` runs after each epoch's training, before its checkpoint (JST trains its filter
-    weights on Dval there during coarse training); it must keep its state in the model.
+    weights on Dval there during coarse training); it must keep its state in the model. A recorded stage
+    logs its accuracy on ``val_source`` (default Dval) every epoch: the curve convergence is judged on.
     Returns the trained model (also left in ``model``)."""
     cfg = ctx.cfg
     batch_size = batch_size or cfg.batch_size
@@ -169,8 +192,8 @@ def fit(ctx: RunContext, model: nn.Module, source, *, stage: str, epochs: int, l
         if record:
             line = {"stage": stage, "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
                     "train_loss": stats["loss"], "train_acc": stats["acc"]}
-            if val_source is not None:
-                line["val_acc"] = evaluate(model, val_source, cfg.eval_batch_size, ctx.device, cfg.amp)["acc"]
+            held_out = val_source if val_source is not None else ctx.splits.val
+            line["val_acc"] = evaluate(model, held_out, cfg.eval_batch_size, ctx.device, cfg.amp)["acc"]
             line["seconds"] = time.perf_counter() - t0
             ctx.log(line)
         ctx.save_checkpoint(name, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),

@@ -39,10 +39,12 @@ def _target_of(method: str, target: float) -> float:
 
 
 def plan(methods: list[str], seeds: list[int], flops_targets: list[float],
-         scratch_source: str = "jst") -> list[tuple[str, float, int]]:
+         scratch_source: str = "jst", share_dense: bool = False) -> list[tuple[str, float, int]]:
     """(method, target, seed) in the order they run: a scratch run after the run it copies; dense once
-    per seed."""
+    per seed, first when the others start from it (``share_dense``)."""
     order = [m for m in methods if m != "scratch"]
+    if share_dense:
+        order = ["dense", *[m for m in order if m != "dense"]]
     if "scratch" in methods:
         if scratch_source == "scratch":
             raise ConfigError("scratch_source cannot be scratch")
@@ -60,29 +62,45 @@ def plan(methods: list[str], seeds: list[int], flops_targets: list[float],
 
 
 def compare(methods, seeds, flops_targets, *, dataset: str, arch: str, data_root, scale: str, out,
-            overrides: dict | None = None, device: str = "auto", command: str | None = None) -> list[dict]:
+            overrides: dict | None = None, device: str = "auto", command: str | None = None,
+            method_overrides: dict[str, dict] | None = None) -> list[dict]:
     """Run every (method, seed, target) not yet finished, then write and return the table's rows.
+    ``overrides`` apply to every run, ``method_overrides[method]`` to that method's runs (tuned values).
     ``command`` (the CLI line) is recorded in compare.json. One process at a time writes a comparison
     folder: a second one started on it is refused (each run also locks its own folder)."""
     methods, seeds, flops_targets = list(methods), [int(s) for s in seeds], [float(t) for t in flops_targets]
     with lock.hold(out):
         return _compare(methods, seeds, flops_targets, dataset=dataset, arch=arch, data_root=data_root,
-                        scale=scale, out=Path(out), overrides=dict(overrides or {}), device=device, command=command)
+                        scale=scale, out=Path(out), overrides=dict(overrides or {}), device=device, command=command,
+                        method_overrides={m: dict(v) for m, v in (method_overrides or {}).items()})
+
+
+def config_for(method: str, target: float, seed: int, *, dataset: str, arch: str, data_root, scale: str, out: Path,
+               overrides: dict, method_overrides: dict, device: str = "auto", extra: dict | None = None):
+    """The configuration of one run of a comparison in ``out``: the overrides, the method's own, ``extra``
+    (a tuning trial's); Scratch-B copies its source's run of the seed and target; with ``share_dense`` the
+    methods that prune a trained network start from the seed's dense run."""
+    from jst.methods.shared_dense import SHARED_BY
+    values = {**overrides, **method_overrides.get(method, {}), **(extra or {})}
+    if method == "scratch":
+        values["scratch_from"] = str(out / run_name(overrides.get("scratch_source", "jst"), target, seed))
+    if values.get("share_dense") and method in SHARED_BY:
+        values["dense_from"] = str(out / run_name("dense", 1.0, seed))
+    return make_config(scale, arch, method=method, dataset=dataset, data_root=str(data_root) if data_root else None,
+                       flops_target=target, seed=seed, device=device, **values)
 
 
 def _compare(methods, seeds, flops_targets, *, dataset, arch, data_root, scale, out: Path, overrides: dict,
-             device, command) -> list[dict]:
+             device, command, method_overrides: dict) -> list[dict]:
     from jst.engine.pipeline import run
     scratch_source = overrides.get("scratch_source", "jst")
+    share = bool(overrides.get("share_dense"))
     save_request(out, methods, seeds, flops_targets, dataset=dataset, arch=arch, scale=scale, overrides=overrides,
-                 command=command)
+                 command=command, method_overrides=method_overrides)
     failures = []
-    for method, target, seed in plan(methods, seeds, flops_targets, scratch_source):
-        values = dict(overrides)
-        if method == "scratch":
-            values["scratch_from"] = str(out / run_name(scratch_source, target, seed))
-        cfg = make_config(scale, arch, method=method, dataset=dataset, data_root=str(data_root) if data_root else None,
-                          flops_target=target, seed=seed, device=device, **values)
+    for method, target, seed in plan(methods, seeds, flops_targets, scratch_source, share_dense=share):
+        cfg = config_for(method, target, seed, dataset=dataset, arch=arch, data_root=data_root, scale=scale, out=out,
+                         overrides=overrides, method_overrides=method_overrides, device=device)
         try:
             run(cfg, out / run_name(method, target, seed))
         except (JstError, RuntimeError, TrainingDiverged) as e:  # one failed run must not stop the grid; reported below
@@ -94,11 +112,12 @@ def _compare(methods, seeds, flops_targets, *, dataset, arch, data_root, scale, 
 
 
 def save_request(out, methods, seeds, flops_targets, *, dataset: str, arch: str, scale: str, overrides: dict,
-                 command: str | None) -> None:
+                 command: str | None, method_overrides: dict | None = None) -> None:
     """compare.json: what the table was asked to hold, and the command that (re)makes it."""
     checkpoint.save_json({"methods": list(methods), "seeds": [int(s) for s in seeds],
                           "flops_targets": [float(t) for t in flops_targets], "dataset": dataset, "arch": arch,
-                          "scale": scale, "overrides": overrides, "command": command}, Path(out) / "compare.json")
+                          "scale": scale, "overrides": overrides, "method_overrides": method_overrides or {},
+                          "command": command}, Path(out) / "compare.json")
 
 
 def table(out, methods, seeds, flops_targets) -> list[dict]:

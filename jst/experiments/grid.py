@@ -49,6 +49,11 @@ class Block:
     overrides: dict = field(default_factory=dict)
     out: str = ""                       # folder under the results root; "" for compare/<name>-<scale>
     scale: str = SCALE
+    tuned: bool = False                 # each method's key hyper-parameter chosen on Dval first (tuning.py)
+
+    @property
+    def share_dense(self) -> bool:
+        return bool(self.overrides.get("share_dense"))
 
     @property
     def relative(self) -> Path:
@@ -62,9 +67,18 @@ class Block:
         return [self.folder(results_root) / run_name(m, t, s) for m, t, s in
                 plan(list(self.methods), list(self.seeds), list(self.flops_targets))]
 
+    def method_overrides(self, results_root: str | Path) -> dict[str, dict]:
+        """The tuned values per method ({} for a block that is not tuned, or not yet)."""
+        from jst.experiments.tuning import chosen_values
+        return chosen_values(self.folder(results_root)) if self.tuned else {}
+
     def command(self, results_root: str | Path, data_root: str | Path) -> str:
-        """The ``python -m jst compare`` line that runs this block with these roots."""
-        sets = "".join(f" --set {k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in self.overrides.items())
+        """The ``python -m jst compare`` line that runs this block with these roots (a tuned block: with the
+        values its tuning chose, once it has)."""
+        text = lambda v: v if isinstance(v, str) else json.dumps(v)  # noqa: E731
+        sets = "".join(f" --set {k}={text(v)}" for k, v in self.overrides.items())
+        sets += "".join(f" --set-for {m}:{k}={text(v)}" for m, values in self.method_overrides(results_root).items()
+                        for k, v in values.items())
         data = Path(data_root) / self.data if self.data else Path(data_root)
         return (f"python -m jst compare --methods {','.join(self.methods)} --seeds {','.join(map(str, self.seeds))}"
                 f" --flops-targets {','.join(f'{t:g}' for t in self.flops_targets)} --dataset {self.dataset}"
@@ -75,7 +89,8 @@ class Block:
         reports what it has, each row with its number of seeds."""
         folder = self.folder(results_root)
         save_request(folder, self.methods, self.seeds, self.flops_targets, dataset=self.dataset, arch=self.arch,
-                     scale=self.scale, overrides=dict(self.overrides), command=self.command(results_root, data_root))
+                     scale=self.scale, overrides=dict(self.overrides), command=self.command(results_root, data_root),
+                     method_overrides=self.method_overrides(results_root))
         table(folder, list(self.methods), list(self.seeds), list(self.flops_targets))
 
     def run(self, results_root: str | Path, data_root: Path, device: str, command: str | None = None) -> None:
@@ -83,11 +98,18 @@ class Block:
         (jst.experiments.latency). ``command`` is recorded in compare.json (default: this block's command
         naming ``data_root``)."""
         from jst.experiments.latency import measure
+        from jst.experiments.tuning import reuse_chosen_trials, tune
         folder = self.folder(results_root)
         root = data_root / self.data if self.data else data_root
+        if self.tuned:
+            with lock.hold(folder):
+                tune(self, results_root, root, device)
+            reuse_chosen_trials(folder, run_name)
+            command = self.command(results_root, data_root)   # now with the chosen values
         compare(self.methods, self.seeds, self.flops_targets, dataset=self.dataset, arch=self.arch, data_root=root,
                 scale=self.scale, out=folder, overrides=dict(self.overrides) or None, device=device,
-                command=command or self.command(results_root, data_root))
+                command=command or self.command(results_root, data_root),
+                method_overrides=self.method_overrides(results_root))
         if "dense" in self.methods:
             measure(folder)
 

@@ -61,7 +61,7 @@ from jst.engine.errors import ConfigError
 from jst.engine.rng import generator
 from jst.engine.train import make_optimizer, train_epoch
 from jst.methods.autoprune_ste import ESTIMATORS, StepGate, WeightMask, step_mask
-from jst.methods.common import dense_network, finetune, flops_model, load_stage, outcome, pretrain
+from jst.methods.common import dense_network, dense_source, finetune, flops_model, load_stage, outcome, pretrain
 from jst.methods.evidence import from_shares
 from jst.nets.budget import BUDGET_TOLERANCE, floor_of, keep_global
 from jst.nets.flops import count_sparse, flops_per_weight
@@ -290,7 +290,7 @@ def run_autoprune(ctx: RunContext) -> dict:
                "recovered_total": sum(h["recovered"] for h in history)}
     mechanism = evidence(after_rounds, aux.masks(), ratio_after_rounds=searched_ratio,
                          unit="filter" if structured else "weight")
-    source = "the dense network trained before pruning (coarse_epochs)"
+    source = dense_source(cfg, "the dense network trained before pruning (coarse_epochs)")
     if structured:
         keep = {n: torch.nonzero(k).flatten().cpu() for n, k in aux.masks().items()}
         aux.remove()

@@ -14,7 +14,9 @@ from torch.optim.optimizer import register_optimizer_step_post_hook, register_op
 
 from jst.engine import checkpoint
 from jst.engine.context import RunContext
-from jst.engine.train import fit
+from jst.engine.errors import ConfigError
+from jst.engine.train import TRAINED, fit
+from jst.methods.shared_dense import dense_images, load_dense
 from jst.nets.flops import FlopsModel
 from jst.nets.models import build_for
 
@@ -26,19 +28,48 @@ def dense_network(ctx: RunContext, gate: str | None = None) -> nn.Module:
 
 
 def pretrain(ctx: RunContext, model: nn.Module, source=None, stage: str = "pretrain", params=None) -> nn.Module:
-    """Train the dense network before pruning: coarse_epochs at coarse_lr, cosine (JST's coarse compute)."""
+    """The trained dense network a method prunes: the shared dense run's (``dense_from``), else trained here
+    for coarse_epochs at coarse_lr, cosine (JST's coarse compute)."""
     cfg = ctx.cfg
+    if cfg.dense_from:
+        return load_dense(cfg, model).to(ctx.device)
     return fit(ctx, model, source if source is not None else ctx.splits.full_train, stage=stage,
                epochs=cfg.coarse_epochs, lr=cfg.coarse_lr, schedule="cosine", params=params)
 
 
+def dense_source(cfg, own: str) -> str:
+    """What a record says its dense reference is: the shared dense run, or the method's own ``own``."""
+    return f"the shared dense run {cfg.dense_from} (dense_epochs)" if cfg.dense_from else own
+
+
 def finetune(ctx: RunContext, model: nn.Module, source=None, stage: str = "finetune", params=None) -> nn.Module:
     """JST's fine-tuning schedule on the whole official training set, so methods differ only in what they
-    hand to it."""
+    hand to it; for ``finetune_epochs(ctx)`` epochs."""
     cfg = ctx.cfg
     return fit(ctx, model, source if source is not None else ctx.splits.full_train, stage=stage,
-               epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, schedule=cfg.finetune_schedule,
+               epochs=finetune_epochs(ctx), lr=cfg.finetune_lr, schedule=cfg.finetune_schedule,
                batch_size=cfg.finetune_batch_size, params=params)
+
+
+def finetune_epochs(ctx: RunContext) -> int:
+    """``finetune_epochs``; or, with a training budget (``budget_epochs``), what is left of it when
+    fine-tuning starts (measured: the images trained on so far, the shared dense run's included), so every
+    method trains for the same budget. Decided once and kept in a checkpoint: a resumed run keeps it."""
+    cfg = ctx.cfg
+    if not cfg.budget_epochs:
+        return cfg.finetune_epochs
+    saved = load_stage(ctx, "finetune_plan")
+    if saved is not None:
+        return int(saved["epochs"])
+    size = len(ctx.splits.full_train)
+    spent = TRAINED["images"] + dense_images(cfg)
+    epochs = round(cfg.budget_epochs - spent / size)
+    if epochs < 1:
+        raise ConfigError(f"budget_epochs {cfg.budget_epochs:g} leaves no fine-tuning: {cfg.method} had spent "
+                          f"{spent / size:.1f} epochs before it")
+    ctx.save_checkpoint("finetune_plan", {"epochs": epochs, "spent_images": spent})
+    ctx.log({"stage": "finetune_plan", "epochs": epochs, "spent_epochs": spent / size})
+    return epochs
 
 
 def flops_model(ctx: RunContext, model: nn.Module) -> FlopsModel:

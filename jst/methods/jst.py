@@ -4,7 +4,7 @@ from __future__ import annotations
 from jst.core.filter_weights import filter_weights, fold
 from jst.core.search import build_target, coarse_train, filter_rate, search, selected_network
 from jst.engine.context import RunContext
-from jst.engine.train import fit
+from jst.methods.common import finetune
 from jst.methods.jst_mechanism import jst_mechanism
 from jst.nets.flops import FlopsModel
 
@@ -22,8 +22,7 @@ def run_jst(ctx: RunContext) -> dict:
     mechanism = jst_mechanism(ctx, target, initial, state)
     ctx.stop_after("search")
     model = selected_network(ctx, state)
-    fit(ctx, model, ctx.splits.full_train, stage="finetune", epochs=cfg.finetune_epochs, lr=cfg.finetune_lr,
-        schedule=cfg.finetune_schedule, batch_size=cfg.finetune_batch_size)
+    finetune(ctx, model)
     return {"model": model, "dense_model": dense, "mechanism": mechanism,
             "dense_source": "the coarse-trained target network (filter weights folded)",
             "extra": {"candidates": state["candidates"], "selected_step": state["best"]["step"],

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from jst.engine.context import RunContext
-from jst.methods.common import dense_network, finetune, flops_model, outcome, pretrain
+from jst.methods.common import dense_network, dense_source, finetune, flops_model, outcome, pretrain
 from jst.methods.evidence import from_shares
 from jst.nets.budget import floor_of, keep_uniform, top_up
 from jst.nets.importance import l1_norm
@@ -32,7 +32,7 @@ def run_l1norm(ctx: RunContext) -> dict:
     keep = top_up(norms, keep, flops.ratio, cfg.flops_target,
                   minimum={n: floor_of(len(s), cfg.layer_floor, cfg.min_channels) for n, s in norms.items()})
     model = finetune(ctx, extract(dense, keep))
-    return outcome(model, dense, "the dense network trained before pruning (coarse_epochs)",
+    return outcome(model, dense, dense_source(cfg, "the dense network trained before pruning (coarse_epochs)"),
                    mechanism=l1_evidence(norms, keep, fraction), keep_fraction=fraction)
 
 

@@ -13,7 +13,8 @@ network is retrained on train + validation: by default with the fine-tuning sche
 (``common.finetune``), or at the paper's fixed lr 0.001 (``lstm_retrain="paper"``, lstm_retrain_lr).
 
 Data: as in the paper, a seeded 10% of the official training set validates (lstm_val_fraction), the other
-90% trains the dense network and the children; this method does not use the run's 80/20 Dtrain/Dval.
+90% trains the dense network and the children; this method does not use the run's 80/20 Dtrain/Dval, unless
+Dval is held out from every method (``holdout_val``): then Dval validates and Dtrain trains.
 
 Reconstruction choices (named options): the controller's input per layer is (the parent's width of that
 layer / the dense width, the layer's position, the parent's FLOPs ratio, the parent's reward, the previous
@@ -48,7 +49,16 @@ from jst.engine.context import RunContext
 from jst.engine.errors import ConfigError
 from jst.engine.rng import generator
 from jst.engine.train import evaluate, fit, make_optimizer, train_epoch
-from jst.methods.common import dense_network, finetune, flops_model, load_stage, outcome, pretrain
+from jst.methods.common import (
+    dense_network,
+    dense_source,
+    finetune,
+    finetune_epochs,
+    flops_model,
+    load_stage,
+    outcome,
+    pretrain,
+)
 from jst.methods.evidence import from_shares
 from jst.methods.lstm_controller import Controller, capped_widths, features, reach_rate, reinforce
 from jst.nets.budget import BUDGET_TOLERANCE, floor_of
@@ -215,8 +225,11 @@ def evidence(dense: dict[str, int], child: dict[str, int], final: dict[str, int]
 def run_lstm(ctx: RunContext) -> dict:
     cfg = ctx.cfg
     full = ctx.splits.full_train
-    train_idx, val_idx = data.split_indices(len(full), cfg.lstm_val_fraction, cfg.seed)
-    train_src, val_src = full.subset(train_idx), full.subset(val_idx, augment="none")
+    if cfg.holdout_val:    # Dval is held out from every method: the children are validated on it
+        train_src, val_src = full, ctx.splits.val
+    else:                  # Zhong et al.: 10% of the training set validates
+        train_idx, val_idx = data.split_indices(len(full), cfg.lstm_val_fraction, cfg.seed)
+        train_src, val_src = full.subset(train_idx), full.subset(val_idx, augment="none")
     dense = pretrain(ctx, dense_network(ctx), source=train_src)
     search = _Search(ctx, dense, train_src, val_src)
     while not search.done():
@@ -236,12 +249,13 @@ def run_lstm(ctx: RunContext) -> dict:
                          chosen_flops_ratio=chosen["flops_ratio"], controller_epochs=search.epoch,
                          prune_rate=search.rate)
     if cfg.lstm_retrain == "paper":   # Zhong et al.: constant lr 0.001 on train + validation
-        fit(ctx, model, full, stage="finetune", epochs=cfg.finetune_epochs, lr=cfg.lstm_retrain_lr,
+        fit(ctx, model, full, stage="finetune", epochs=finetune_epochs(ctx), lr=cfg.lstm_retrain_lr,
             schedule="constant", batch_size=cfg.finetune_batch_size)
     else:
         finetune(ctx, model)
     pool = [{k: v for k, v in e.items() if k != "state"} for e in search.pool]
-    return outcome(model, dense, "the dense network pre-trained on the 90% training split (coarse_epochs)",
+    source = dense_source(cfg, "the dense network pre-trained on the training split (coarse_epochs)")
+    return outcome(model, dense, source,
                    mechanism=mechanism, pool=pool, selected=chosen["id"], budget_fallback=fallback,
                    prune_rate=search.rate, controller_epochs=search.epoch,
                    stopped_early=search.epoch < cfg.lstm_max_epochs,

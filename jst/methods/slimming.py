@@ -29,8 +29,8 @@ import math
 import torch
 
 from jst.engine.context import RunContext
-from jst.engine.train import lr_at
-from jst.methods.common import dense_network, finetune, flops_model, optimizer_hooks, outcome, pretrain
+from jst.engine.train import fit, lr_at
+from jst.methods.common import dense_network, finetune, flops_model, optimizer_hooks, outcome
 from jst.methods.evidence import bimodality, from_shares, verdict
 from jst.methods.ista import planned_steps
 from jst.nets.budget import fill_in_order, keep_global
@@ -101,7 +101,9 @@ def run_slimming(ctx: RunContext) -> dict:
                 g.grad.add_(lam * torch.sign(g))
 
     with optimizer_hooks(pre=l1_subgradient):
-        pretrain(ctx, model, stage="sparsity")
+        # from scratch, as Liu et al. train with the penalty (never from the shared dense network)
+        fit(ctx, model, ctx.splits.full_train, stage="sparsity", epochs=cfg.coarse_epochs, lr=cfg.coarse_lr,
+            schedule="cosine")
     scores, flops = bn_scale(model), flops_model(ctx, model)
     keep, threshold = keep_global(scores, flops, cfg.flops_target, cfg.min_channels, floor=cfg.layer_floor)
     kept = {n: set(k.tolist()) for n, k in keep.items()}

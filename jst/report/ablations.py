@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from jst.report.comparisons import comparison, mean_std, runs_by_seed
 from jst.report.records import RunRecord, read_records
-from jst.report.verdicts import verdict
+from jst.report.verdicts import AHEAD, BEHIND, decide, interval_text
 
 SCRATCH_B = "scratch_b"  # JST's architecture trained from scratch: the comparison's ``scratch`` row
 
@@ -45,8 +46,8 @@ def _same_draws(a: RunRecord, b: RunRecord) -> str:
 def ablation_outcomes(default_folder: str | Path, ablation_root: str | Path,
                       flops_target: float = 0.5) -> pd.DataFrame:
     """Each ablation variant against JST as specified on the seeds both have (a variant with fewer seeds is
-    not set against JST's other seeds): the accuracy difference in points, the larger seed std, the verdict
-    of the one rule (``verdict``), and the same-seed differences, which show the direction while the seeds
+    not set against JST's other seeds): the accuracy difference in points, both tests and the verdict of the
+    one rule (``jst.report.verdicts.decide``), and the same-seed differences, which show the direction while the seeds
     are too few to decide; and the seeds on which the variant ended in JST's own architecture (the same
     per-layer widths: always, for Scratch-B, which retrains it)."""
     default_folder, ablation_root = Path(default_folder), Path(ablation_root)
@@ -62,18 +63,21 @@ def ablation_outcomes(default_folder: str | Path, ablation_root: str | Path,
         ours = [100 * by_seed[s].pruned.test_acc for s in seeds]
         theirs = [100 * jst_by_seed[s].pruned.test_acc for s in seeds]
         same = [s for s in seeds if by_seed[s].pruned.widths == jst_by_seed[s].pruned.widths]
-        (mean, std), (jst_mean, jst_std) = mean_std(ours), mean_std(theirs)
-        gap, spread = mean - jst_mean, max(std, jst_std)
+        correct = [[by_seed[s].correct() for s in seeds], [jst_by_seed[s].correct() for s in seeds]]
+        paired = all(c is not None for side in correct for c in side)
+        d = decide([a / 100 for a in ours], [b / 100 for b in theirs],
+                   *((np.stack(correct[0]), np.stack(correct[1])) if paired else (None, None)))
+        word = {AHEAD: "higher than JST", BEHIND: "lower than JST"}.get(d["verdict"], d["verdict"])
         rows.append({"variant": v["variant"], "seeds": ", ".join(map(str, seeds)),
-                     "variant acc (%)": mean, "JST acc (%)": jst_mean,
-                     "variant - JST (points)": gap, "larger std (points)": spread,
+                     "variant acc (%)": mean_std(ours)[0], "JST acc (%)": mean_std(theirs)[0],
+                     "variant - JST (points)": d["difference (points)"], "tests": interval_text(d),
                      "same-seed differences (points)": ", ".join(
                          f"s{s}: {a - b:+.2f}" for s, a, b in zip(seeds, ours, theirs)),
                      "variant FLOPs kept": v["FLOPs kept"][0],
                      "JST's architecture on seeds": ", ".join(map(str, same)) or "none",
                      "search steps drawing JST's thresholds": ", ".join(
                          f"s{s}: {_same_draws(jst_by_seed[s], by_seed[s])}" for s in seeds),
-                     "verdict": verdict(gap, spread, len(seeds), "higher than JST", "lower than JST")})
+                     "verdict": word})
     return pd.DataFrame(rows)
 
 

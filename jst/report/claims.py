@@ -26,17 +26,16 @@ def _verdicts(df: pd.DataFrame) -> list[str]:
 
 
 def _against_baselines(standing: pd.DataFrame) -> dict:
-    evidence = "; ".join(f"{r['comparison']} at {r['FLOPs target']:g}: JST {r['JST - best (points)']:+.3f} points "
-                         f"against {r['best baseline']} (larger std {r['larger std (points)']:.3f}, "
-                         f"{seeds_text(r['seeds'])})" for _, r in standing.iterrows())
+    evidence = "; ".join(f"{r['comparison']} at {r['FLOPs target']:g}: JST against {r['best baseline']}: "
+                         f"{r['tests']} ({seeds_text(r['seeds'])})" for _, r in standing.iterrows())
     return {"key": "jst_vs_baselines", "claim": "JST beats the pruning baselines at matched FLOPs",
             "source": "JST (Lu et al. 2020)", "our evidence": evidence or "none",
             "verdict": claim_verdict(_verdicts(standing), "JST ahead")}
 
 
 def _against_scratch(scratch: pd.DataFrame) -> dict:
-    evidence = "; ".join(f"{s['comparison']}: JST {s['jst - scratch (points)']:+.3f} points (larger std "
-                         f"{s['larger std (points)']:.3f}, {seeds_text(s['seeds'])})" for _, s in scratch.iterrows())
+    evidence = "; ".join(f"{s['comparison']}: JST against Scratch-B: {s['tests']} ({seeds_text(s['seeds'])})"
+                         for _, s in scratch.iterrows())
     return {"key": "jst_vs_scratch",
             "claim": "JST's network beats its own architecture trained from scratch for the same compute (Scratch-B)",
             "source": "JST against Liu et al. 2019", "our evidence": evidence or "none",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from jst.engine.checkpoint import load_json
@@ -16,7 +17,7 @@ from jst.experiments.compare import load_table
 from jst.experiments.grid import Block
 from jst.report.hardware import run_hardware
 from jst.report.records import RunRecord, mechanism_summary, read_record
-from jst.report.verdicts import verdict
+from jst.report.verdicts import AHEAD, BEHIND, decide, interval_text
 
 
 def mean_std(values: list[float], scale: float = 1.0) -> tuple[float, float] | None:
@@ -78,30 +79,38 @@ def comparison(folder: str | Path, flops_target: float | None = None) -> pd.Data
                      "hardware": _hardware(folder, r["runs"]), "meets budget": r["meets_budget"],
                      "mechanism": mechanism_label(folder, r["runs"]),
                      "runs": ", ".join(r["runs"])})
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    df.attrs["folder"] = str(folder)   # where ``pair`` reads the runs' records and predictions
+    return df
 
 
 def pair(df: pd.DataFrame, a: str, b: str) -> dict | None:
-    """Method ``a`` against method ``b`` in one comparison frame: accuracy gap in points, the larger seed
-    std, and the verdict (None when either has not run)."""
+    """Method ``a`` against method ``b`` in one comparison frame (``comparison``), decided by the one rule
+    (``jst.report.verdicts.decide``) on their per-seed test accuracies and per-image predictions: the gap in
+    points, both tests, and the verdict (None when either has not run)."""
     if df.empty:
         return None
     rows = {m: df[df["method"] == m] for m in (a, b)}
     if any(r.empty for r in rows.values()):
         return None
     ra, rb = rows[a].iloc[0], rows[b].iloc[0]
-    gap = ra["test acc (%)"][0] - rb["test acc (%)"][0]
-    spread = max(ra["test acc (%)"][1], rb["test acc (%)"][1])
+    folder = Path(df.attrs["folder"])
+    runs = {m: list(runs_by_seed(folder, rows[m].iloc[0]["runs"]).values()) for m in (a, b)}
+    accs = {m: [r.test_acc for r in runs[m]] for m in (a, b)}
+    correct = {m: [r.correct() for r in runs[m]] for m in (a, b)}
+    have = all(c is not None for m in (a, b) for c in correct[m])
+    d = decide(accs[a], accs[b], *((np.stack(correct[a]), np.stack(correct[b])) if have else (None, None)))
+    word = {AHEAD: f"{a} ahead", BEHIND: f"{b} ahead"}.get(d["verdict"], d["verdict"])
     return {"seeds": int(min(ra["seeds"], rb["seeds"])), f"{a} acc (%)": ra["test acc (%)"][0],
             f"{a} FLOPs kept": ra["FLOPs kept"][0], f"{b} acc (%)": rb["test acc (%)"][0],
-            f"{b} FLOPs kept": rb["FLOPs kept"][0], f"{a} - {b} (points)": gap, "larger std (points)": spread,
-            "verdict": verdict(gap, spread, min(ra["seeds"], rb["seeds"]), f"{a} ahead", f"{b} ahead")}
+            f"{b} FLOPs kept": rb["FLOPs kept"][0], f"{a} - {b} (points)": d["difference (points)"],
+            "welch p": d["welch p"], "images p": d["images p"], "tests": interval_text(d), "verdict": word}
 
 
 def jst_against_baselines(folder: str | Path, flops_target: float) -> dict | None:
     """Where JST stands at one FLOPs target: its accuracy, the best pruning baseline's, the gap and whether
-    it exceeds the larger of the two seed spreads; with one seed nothing is decided (None when JST has not
-    run there). Scratch-B is not a baseline here: it retrains JST's own architecture (``pair`` compares it)."""
+    it counts by the one rule (``pair``); with one seed nothing is decided (None when JST has not run
+    there). Scratch-B is not a baseline here: it retrains JST's own architecture (``pair`` compares it)."""
     df = comparison(folder, flops_target)
     if df.empty:
         return None
@@ -114,7 +123,7 @@ def jst_against_baselines(folder: str | Path, flops_target: float) -> dict | Non
     return {"FLOPs target": flops_target, "seeds": p["seeds"], "JST acc (%)": p["jst acc (%)"],
             "JST FLOPs kept": p["jst FLOPs kept"], "best baseline": best, "its acc (%)": p[f"{best} acc (%)"],
             "its FLOPs kept": p[f"{best} FLOPs kept"], "JST - best (points)": p[f"jst - {best} (points)"],
-            "larger std (points)": p["larger std (points)"],
+            "welch p": p["welch p"], "images p": p["images p"], "tests": p["tests"],
             "verdict": p["verdict"].replace("jst ahead", "JST ahead").replace(f"{best} ahead", "JST behind")}
 
 

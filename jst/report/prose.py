@@ -39,7 +39,7 @@ def pasted_numbers(comparison_name: str, folder: str | Path, flops_target: float
     """The numbers the reproduction notes quote about one comparison, keyed for glue: per method its mean
     test accuracy (``_acc``, "63.1%"), mean FLOPs kept (``_flops``), seed count (``_seeds``) and per-seed
     accuracies in seed order (``_per_seed``); and JST against each other method (``_jst_vs_<method>``: the
-    mean gap, the larger seed std and the verdict's word)."""
+    mean gap, both tests and the verdict's word)."""
     df = comparison(folder, flops_target)
     prefix = glue_key(comparison_name, flops_target)
     texts = {}
@@ -51,6 +51,5 @@ def pasted_numbers(comparison_name: str, folder: str | Path, flops_target: float
         texts[f"{prefix}_{m}_seeds"] = seeds_text(int(row["seeds"]))
         texts[f"{prefix}_{m}_per_seed"] = _listed([f"{100 * by_seed[s].pruned.test_acc:.1f}%" for s in sorted(by_seed)])
         if m != "jst" and (p := pair(df, "jst", m)):
-            texts[f"{prefix}_jst_vs_{m}"] = (f"{p[f'jst - {m} (points)']:+.1f} points against a larger seed std of "
-                                            f"{p['larger std (points)']:.1f}, {p['verdict'].replace('jst', 'JST')}")
+            texts[f"{prefix}_jst_vs_{m}"] = f"{p['tests']}: {p['verdict'].replace('jst', 'JST')}"
     return texts

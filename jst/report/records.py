@@ -79,6 +79,19 @@ class RunRecord:
         """The evidence that the method's own mechanism did the pruning (None: recorded before it existed)."""
         return self.raw.get("mechanism")
 
+    def correct(self):
+        """Which test images the exported network classified correctly (a bool array in test-set order, from
+        the run's ``predictions.safetensors``), or None for a record saved without predictions."""
+        name = self.raw.get("predictions")
+        if not name or not (self.folder / name).is_file():
+            return None
+        from safetensors.numpy import load_file
+        try:
+            p = load_file(str(self.folder / name))
+        except Exception as e:   # safetensors raises its own error types for a damaged file
+            raise JstError(f"{self.folder / name}: damaged predictions file ({e})") from None
+        return p["predicted"] == p["label"]
+
     @property
     def input_shape(self) -> tuple[int, ...]:
         """One input's shape (channels, height, width), as the run's data recorded it."""

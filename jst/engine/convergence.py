@@ -1,0 +1,44 @@
+"""Has a training stage plateaued? Judged on its Dval curve (``val_acc``, logged every epoch by
+``jst.engine.train.fit``), never on the test set.
+
+The rule (the grid's protocol): a stage has plateaued when its Dval accuracy gains less than
+``PLATEAU_POINTS`` percentage points over the last ``PLATEAU_SHARE`` of its epochs, i.e. from the epoch
+before that window to its last epoch. A stage of one epoch has no window and is not judged.
+"""
+from __future__ import annotations
+
+import math
+
+PLATEAU_SHARE = 0.2     # the last 20% of a stage's epochs
+PLATEAU_POINTS = 0.5    # gain (percentage points of Dval accuracy) under which the curve is flat
+
+
+def plateau(val_acc: list[float], share: float = PLATEAU_SHARE, points: float = PLATEAU_POINTS) -> dict:
+    """The window's gain in points and whether it is under ``points`` (``plateaued`` None: too short)."""
+    n = len(val_acc)
+    window = max(1, math.ceil(share * n))
+    if n <= window:
+        return {"epochs": n, "window": window, "gain_points": None, "plateaued": None,
+                "final_val_acc": val_acc[-1] if val_acc else None}
+    gain = 100 * (val_acc[-1] - val_acc[-1 - window])
+    return {"epochs": n, "window": window, "gain_points": gain, "plateaued": gain < points,
+            "best_val_acc": max(val_acc), "final_val_acc": val_acc[-1]}
+
+
+def stages(log: list[dict]) -> dict[str, dict]:
+    """``plateau`` of every stage of a run's log whose epochs carry a Dval accuracy, in the order they ran."""
+    curves: dict[str, list[float]] = {}
+    for line in log:
+        if "epoch" in line and "val_acc" in line and isinstance(line.get("stage"), str):
+            curves.setdefault(line["stage"], []).append(float(line["val_acc"]))
+    return {stage: plateau(values) for stage, values in curves.items()}
+
+
+def convergence(log: list[dict], final_stage: str | None = None) -> dict:
+    """The record's ``convergence`` section: every stage's plateau, and the one that trained the network the
+    run hands over (``final_stage``, default the last stage logged)."""
+    per_stage = stages(log)
+    final = final_stage if final_stage in per_stage else (list(per_stage)[-1] if per_stage else None)
+    return {"rule": f"Dval gain < {PLATEAU_POINTS} points over the last {PLATEAU_SHARE:.0%} of the epochs",
+            "stages": per_stage, "final_stage": final,
+            "plateaued": per_stage[final]["plateaued"] if final else None}

@@ -1,0 +1,57 @@
+"""The two tests every comparison of methods is decided with (``jst.report.verdicts``).
+
+- **Welch's t over seeds** (``scipy.stats.ttest_ind``, unequal variances): the seeds are the replication
+  unit, so this asks whether the gap would survive new training runs. It needs two seeds a side.
+- **A paired test over test images**: every run saves its per-image predictions (``predictions.safetensors``);
+  per image, each method's correctness is averaged over its seeds and the two are paired. The mean
+  difference gets a bootstrap 95% interval (``scipy.stats.bootstrap``) and a sign-flip permutation p-value
+  (``scipy.stats.permutation_test``). It asks whether the gap is more than the test set's sampling noise
+  for these trained networks; it says nothing about new training runs.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+RESAMPLES = 2000
+ALPHA = 0.05
+
+
+def welch(a: list[float], b: list[float]) -> dict:
+    """Mean of a - b, Welch's 95% interval and two-sided p-value (None where a side has one value, or
+    neither side varies)."""
+    from scipy import stats
+    diff = float(np.mean(a) - np.mean(b))
+    out = {"difference": diff, "n": (len(a), len(b)), "p": None, "low": None, "high": None}
+    if len(a) < 2 or len(b) < 2 or (np.std(a) == 0 and np.std(b) == 0):
+        return out
+    t = stats.ttest_ind(a, b, equal_var=False)
+    ci = t.confidence_interval(0.95)
+    return {**out, "p": float(t.pvalue), "low": float(ci.low), "high": float(ci.high)}
+
+
+def paired_images(correct_a: np.ndarray, correct_b: np.ndarray, seed: int = 0) -> dict:
+    """``correct_*``: (seeds, images) booleans of each method's runs on the same test images in the same
+    order. The mean per-image difference of seed-averaged correctness, its bootstrap 95% interval and the
+    sign-flip permutation p-value."""
+    from scipy import stats
+    a = np.asarray(correct_a, dtype=float).reshape(-1, np.shape(correct_a)[-1]).mean(0)
+    b = np.asarray(correct_b, dtype=float).reshape(-1, np.shape(correct_b)[-1]).mean(0)
+    if a.shape != b.shape:
+        raise ValueError(f"the runs were tested on different test sets ({a.size} and {b.size} images)")
+    d = a - b
+    diff = float(d.mean())
+    if not np.any(d):
+        return {"difference": 0.0, "low": 0.0, "high": 0.0, "p": 1.0, "images": int(d.size)}
+    rng = np.random.default_rng(seed)
+    ci = stats.bootstrap((d,), np.mean, n_resamples=RESAMPLES, confidence_level=0.95, method="percentile",
+                         rng=rng, batch=100).confidence_interval
+    perm = stats.permutation_test((a, b), lambda x, y, axis: np.mean(x - y, axis=axis), vectorized=True,
+                                  permutation_type="samples", n_resamples=RESAMPLES, rng=rng, batch=100)
+    return {"difference": diff, "low": float(ci.low), "high": float(ci.high), "p": float(perm.pvalue),
+            "images": int(d.size)}
+
+
+def significant(p: float | None) -> bool:
+    return p is not None and not math.isnan(p) and p < ALPHA

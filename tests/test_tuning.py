@@ -1,0 +1,82 @@
+"""Fair tuning and the protocol block: every method gets the same number of Dval trials, the most accurate
+eligible trial is chosen without reading the test set, the grid runs with the chosen values, and the
+methods that prune a trained network share the seed's dense run (real MNIST, smoke scale)."""
+import json
+import shlex
+
+import pytest
+
+from jst.cli import build_parser
+from jst.experiments import grid
+from jst.experiments.tuning import TRIALS, choose, dval_of
+from jst.methods.shared_dense import SHARED_BY
+
+PROTOCOL = {"holdout_val": True, "share_dense": True, "budget_epochs": 8.0}
+
+
+@pytest.fixture(scope="module")
+def block(data_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("tuned")
+    b = grid.Block("mnist-lenet5", "mnist", "lenet5", methods=("dense", "l1norm", "autoprune", "slimming"),
+                   seeds=(0, 1), scale="smoke", overrides=PROTOCOL, out="grid/mnist-lenet5-smoke", tuned=True)
+    b.run(root, data_root, "cpu")
+    return b, root
+
+
+def test_every_method_has_the_same_number_of_trials_and_the_best_on_dval_is_chosen(block):
+    b, root = block
+    summary = json.loads((b.folder(root) / "tuning.json").read_text())
+    assert set(summary["methods"]) == {"l1norm", "autoprune", "slimming"}     # dense is the reference: not tuned
+    for method, c in summary["methods"].items():
+        assert [t["values"] for t in c["trials"]] == TRIALS[method]
+        if not any(t["eligible"] for t in c["trials"]):   # e.g. slimming's penalty cannot act in one smoke epoch
+            assert method != "l1norm" and c["trial"] == f"{method}-trial0" and "preset" in c["note"]
+            continue
+        best = max(t["dval_acc"] for t in c["trials"] if t["eligible"])
+        assert next(t for t in c["trials"] if t["run"] == c["trial"])["dval_acc"] == best
+
+
+def test_the_grid_runs_each_method_with_its_chosen_values(block):
+    b, root = block
+    folder = b.folder(root)
+    chosen = {m: c["values"] for m, c in json.loads((folder / "tuning.json").read_text())["methods"].items()}
+    for method, values in chosen.items():
+        for seed in (0, 1):
+            config = json.loads((folder / f"{method}-f0.5-s{seed}" / "config.json").read_text())
+            assert all(config[k] == v for k, v in values.items())
+            shared = str(folder / f"dense-f1-s{seed}") if method in SHARED_BY else ""   # slimming: from scratch
+            assert config["dense_from"] == shared
+    request = json.loads((folder / "compare.json").read_text())
+    assert request["method_overrides"] == chosen
+    argv = shlex.split(request["command"])[3:]
+    assert sorted(build_parser().parse_args(argv).set_for) == sorted(
+        f"{m}:{k}={json.dumps(v)}" for m, values in chosen.items() for k, v in values.items())
+
+
+def test_the_chosen_trial_is_the_grids_seed_zero_run(block):
+    b, root = block
+    folder = b.folder(root)
+    for method, c in json.loads((folder / "tuning.json").read_text())["methods"].items():
+        trial = json.loads((folder / "tuning" / c["trial"] / "result.json").read_text())
+        grid_run = json.loads((folder / f"{method}-f0.5-s0" / "result.json").read_text())
+        assert grid_run["pruned"] == trial["pruned"] and grid_run["config"] == trial["config"]
+
+
+def test_every_run_of_the_block_lands_on_the_same_budget(block):
+    b, root = block
+    rows = json.loads((b.folder(root) / "table.json").read_text())
+    for r in rows:
+        for name in r["runs"]:
+            t = json.loads((b.folder(root) / name / "result.json").read_text())["training"]
+            if r["method"] != "dense":
+                assert abs(t["epochs_equivalent"] - PROTOCOL["budget_epochs"]) <= 0.5 + 1e-9
+
+
+def test_choice_ignores_ineligible_trials_and_breaks_ties_to_the_first():
+    def rec(acc, acted=True, within=True):
+        return {"convergence": {"final_stage": "finetune", "stages": {"finetune": {"final_val_acc": acc}}},
+                "mechanism": {"acted": acted}, "budget": {"within_tolerance": within}}
+    assert choose([rec(0.9), rec(0.95, acted=False), rec(0.93, within=False), rec(0.91)]) == 3
+    assert choose([rec(0.9), rec(0.9)]) == 0
+    assert choose([rec(0.9, acted=False)]) is None
+    assert dval_of(rec(0.9)) == 0.9
