@@ -13,8 +13,8 @@ from jst.experiments import grid
 from jst.experiments.compare import plan
 
 
-@pytest.mark.parametrize("block", [b for b in grid.BLOCKS if isinstance(b, grid.Block)],
-                         ids=grid.block_name)
+@pytest.mark.parametrize("block", [b for b in [*grid.BLOCKS, *grid.PROTOCOL_GRID] if isinstance(b, grid.Block)],
+                         ids=lambda b: f"{b.relative}")
 def test_block_command_is_a_valid_compare_line(block):
     argv = shlex.split(block.command(grid.RESULTS_ROOT, grid.COMMAND_DATA_ROOT))[3:]  # drop "python -m jst"
     args = build_parser().parse_args(argv)
@@ -38,13 +38,16 @@ def test_a_command_names_the_roots_it_is_given(tmp_path):
     assert sens.command(tmp_path / "r", tmp_path / "d") == named
 
 
-def test_block_names_are_unique_and_listed(capsys):
-    names = [grid.block_name(b) for b in grid.BLOCKS]
+@pytest.mark.parametrize("flag, blocks", [([], grid.PROTOCOL_GRID), (["--first-grid"], grid.BLOCKS)],
+                         ids=["protocol grid", "first grid"])
+def test_block_names_are_unique_and_listed(capsys, flag, blocks):
+    names = [grid.block_name(b) for b in blocks]
     assert len(names) == len(set(names))
-    assert grid.main(["--list"]) == 0
+    assert grid.main(["--list", *flag]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in names)
-    for b in grid.BLOCKS:  # a sensitivity block's command names a block that exists
+    assert all(str(b.folder(grid.RESULTS_ROOT)) in out for b in blocks if isinstance(b, grid.Block))
+    for b in blocks:  # a sensitivity block's command names a block that exists
         if isinstance(b, grid.Sensitivity):
             assert b.command(grid.RESULTS_ROOT, grid.COMMAND_DATA_ROOT).split("--only ")[1] in names
 
