@@ -7,7 +7,7 @@ import pandas as pd
 
 from jst.experiments.grid import Block, block_name, finished
 from jst.report.hardware import run_hardware
-from jst.report.records import is_record, read_record
+from jst.report.records import is_record, read_record, read_records
 
 
 def status(blocks, results_root: str | Path, data_root: str | Path) -> pd.DataFrame:
@@ -37,3 +37,73 @@ def compute_spent(blocks, results_root: str | Path) -> pd.DataFrame:
                      "wall hours spent": round(hours, 2), "hardware": "; ".join(hardware),
                      "hours to finish (estimate)": to_finish})
     return pd.DataFrame(rows)
+
+
+def seconds_per_epoch(dataset: str, arch: str, results_root: str | Path) -> tuple[float, str] | None:
+    """Measured seconds per epoch of one training image set (seconds per image x the image count), from the
+    newest dense run of ``dataset``/``arch`` under ``results_root`` whose log times its epochs: (seconds per
+    image, the run it was read from); None when no such run exists."""
+    import json
+    import statistics
+    best = None
+    for record in read_records(results_root, recursive=True):
+        if record.method != "dense" or record.dataset != dataset or record.arch != arch:
+            continue
+        log = record.folder / "log.jsonl"
+        if not log.exists():
+            continue
+        times = [json.loads(line).get("seconds") for line in log.read_text().splitlines()]
+        times = [t for t in times if t]
+        images = record.data.get("train", 0) if record.data.get("val_held_out") else \
+            record.data.get("train", 0) + record.data.get("val", 0)
+        if times and images:
+            stamp = record.folder.stat().st_mtime
+            if best is None or stamp > best[0]:
+                best = (stamp, statistics.median(times) / images, str(record.folder))
+    return None if best is None else (best[1], best[2])
+
+
+def compute_plan(blocks, results_root: str | Path, measured_root: str | Path | None = None) -> pd.DataFrame:
+    """CPU time a protocol block needs, from measured speeds: its runs (the grid, its tuning trials beyond the
+    chosen one, the shared dense runs, Scratch-B at dense_epochs x its FLOPs factor), each for the epochs it
+    trains itself, at the seconds per image measured on this machine (``seconds_per_epoch``), plus the
+    wall time its finished runs took beyond their epochs (search, evaluations), where any has finished."""
+    from jst.experiments.compare import plan
+    from jst.experiments.tuning import TRIALS
+    from jst.methods.shared_dense import SHARED_BY
+    rows = []
+    for b in blocks:
+        if not isinstance(b, Block):
+            continue
+        o = b.overrides
+        speed = seconds_per_epoch(b.data or b.dataset, b.arch, measured_root or results_root)
+        runs = plan(list(b.methods), list(b.seeds), list(b.flops_targets), share_dense=b.share_dense)
+        trials = sum(len(TRIALS[m]) - 1 for m in b.methods if m in TRIALS) if b.tuned else 0
+        epochs = 0.0
+        for method, target, _ in runs:
+            if method == "dense":
+                epochs += o.get("dense_epochs", 0)
+            elif method == "scratch":
+                epochs += o.get("dense_epochs", 0) / target
+            else:
+                epochs += o.get("budget_epochs", 0) - (o.get("dense_epochs", 0) if method in SHARED_BY else 0)
+        per_run = epochs / max(1, sum(m not in ("dense", "scratch") for m, _, _ in runs))
+        epochs += trials * per_run
+        row = {"block": block_name(b), "runs": len(runs) + trials, "epochs trained": round(epochs)}
+        if speed is None:
+            row.update({"CPU hours (planned)": None, "speed measured on": "no run of this benchmark yet"})
+        else:
+            size = _training_images(b, speed[1])
+            row.update({"CPU hours (planned)": round(epochs * size * speed[0] / 3600, 1),
+                        "speed measured on": speed[1]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _training_images(b: Block, measured_run: str) -> int:
+    """Images in one epoch of the block's training set (Dtrain when Dval is held out), read from the run the
+    speed was measured on when it used the same data options."""
+    record = read_record(measured_run)
+    train, val = record.data.get("train", 0), record.data.get("val", 0)
+    held_out = b.overrides.get("holdout_val", False)
+    return train if held_out else train + val

@@ -1,0 +1,40 @@
+"""The compute plan of the protocol grid: runs and epochs counted from the blocks, CPU time from a speed
+measured on this machine (a dense run's per-epoch log)."""
+import pytest
+
+from jst.experiments import grid
+from jst.experiments.compare import plan
+from jst.experiments.tuning import TRIALS
+from jst.report.progress import compute_plan, seconds_per_epoch
+
+
+@pytest.fixture(scope="module")
+def dense_run(data_root, tmp_path_factory):
+    from jst.config import make_config
+    from jst.engine.pipeline import run
+    root = tmp_path_factory.mktemp("speed")
+    cfg = make_config("smoke", "lenet5", method="dense", dataset="mnist", data_root=str(data_root), flops_target=1.0,
+                      seed=0, device="cpu", holdout_val=True)
+    return run(cfg, root / "dense"), root
+
+
+def test_speed_is_read_from_a_dense_runs_epoch_times(dense_run):
+    import json
+    result, root = dense_run
+    per_image, source = seconds_per_epoch("mnist", "lenet5", root)
+    times = sorted(json.loads(line)["seconds"] for line in (root / "dense" / "log.jsonl").read_text().splitlines())
+    median = (times[0] + times[1]) / 2 if len(times) == 2 else times[len(times) // 2]
+    assert source == str(root / "dense") and per_image == pytest.approx(median / result["data"]["train"])
+    assert seconds_per_epoch("mnist", "resnet20", root) is None
+
+
+def test_the_plan_counts_every_run_and_the_epochs_each_trains(dense_run):
+    _, root = dense_run
+    b = grid.GRID_MNIST_LENET5
+    row = compute_plan([b], root).iloc[0]
+    runs = plan(list(b.methods), list(b.seeds), list(b.flops_targets), share_dense=True)
+    assert row["runs"] == len(runs) + sum(len(TRIALS[m]) - 1 for m in b.methods if m in TRIALS)
+    o = b.overrides
+    dense = sum(o["dense_epochs"] for m, _, _ in runs if m == "dense")
+    assert dense == 3 * o["dense_epochs"] and row["epochs trained"] > dense
+    assert row["CPU hours (planned)"] > 0
