@@ -80,3 +80,18 @@ def test_choice_ignores_ineligible_trials_and_breaks_ties_to_the_first():
     assert choose([rec(0.9), rec(0.9)]) == 0
     assert choose([rec(0.9, acted=False)]) is None
     assert dval_of(rec(0.9)) == 0.9
+
+
+def test_the_block_summary_reads_its_records(block):
+    from jst.report.protocol_summary import dense_evidence, jst_against_others, markdown, methods_table
+    b, root = block
+    folder = b.folder(root)
+    dense = dense_evidence(folder)
+    assert list(dense["run"]) == ["dense-f1-s0", "dense-f1-s1"] and (dense["epochs"] == 2).all()
+    table = methods_table(folder, 0.5).set_index("method")
+    assert table.loc["l1norm", "budget (epochs)"] == "8.0" and table.loc["dense", "tuned"] == "-"
+    chosen = json.loads((folder / "tuning.json").read_text())["methods"]["l1norm"]["values"]
+    assert table.loc["l1norm", "tuned"] == ", ".join(f"{k}={v}" for k, v in chosen.items())
+    versus = jst_against_others(folder, 0.5)       # JST is not in this block: only Scratch-B's check, absent too
+    assert versus.empty
+    assert "### FLOPs target 0.5" in markdown(folder)

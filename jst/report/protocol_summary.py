@@ -1,0 +1,92 @@
+"""What a block of the protocol grid found, read from its records only: the dense network with its plateau
+evidence, each method's accuracy at its achieved FLOPs and training budget, the tuned values, and JST against
+every other method by the one rule (``jst.report.verdicts``); Scratch-B against dense checks that the dense
+network was trained long enough.
+
+  python -m jst.report.protocol_summary results/grid/mnist-lenet5-cpu     # markdown, as in the README
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from jst.experiments.tuning import chosen_values
+from jst.report.comparisons import comparison, pair, runs_by_seed
+from jst.report.protocol import problems
+
+
+def dense_evidence(folder: Path) -> pd.DataFrame:
+    """Each seed's shared dense run: epochs, Dval gain over its last 20% (points), plateaued, test accuracy."""
+    rows = []
+    for run in sorted(Path(folder).glob("dense-f1-s*")):
+        if not (run / "result.json").exists():
+            continue
+        from jst.report.records import read_record
+        r = read_record(run)
+        c = r.raw["convergence"]
+        stage = c["stages"][c["final_stage"]]
+        rows.append({"run": run.name, "epochs": stage["epochs"], "Dval gain, last 20% (points)": stage["gain_points"],
+                     "plateaued": c["plateaued"], "Dval acc (%)": 100 * stage["final_val_acc"],
+                     "test acc (%)": 100 * r.test_acc})
+    return pd.DataFrame(rows)
+
+
+def methods_table(folder: Path, flops_target: float) -> pd.DataFrame:
+    """One row per method at ``flops_target``: seeds, test accuracy and FLOPs kept (mean +- std), training
+    budget (epochs-equivalent), the tuned values, the mechanism, and how many runs meet the protocol."""
+    df = comparison(folder, flops_target)
+    tuned = chosen_values(folder)
+    rows = []
+    for _, row in df.iterrows():
+        records = list(runs_by_seed(folder, row["runs"]).values())
+        budgets = [r.raw.get("training", {}).get("epochs_equivalent") for r in records]
+        rows.append({"method": row["method"], "seeds": row["seeds"],
+                     "test acc (%)": "{:.2f} ± {:.2f}".format(*row["test acc (%)"]),
+                     "FLOPs kept": "{:.3f} ± {:.3f}".format(*row["FLOPs kept"]),
+                     "budget (epochs)": f"{statistics.fmean(budgets):.1f}" if None not in budgets else "unknown",
+                     "tuned": ", ".join(f"{k}={v}" for k, v in tuned.get(row["method"], {}).items()) or "-",
+                     "mechanism": row["mechanism"],
+                     "protocol met": f"{sum(not problems(r) for r in records)}/{len(records)}"})
+    return pd.DataFrame(rows)
+
+
+def jst_against_others(folder: Path, flops_target: float) -> pd.DataFrame:
+    """JST against every other method at ``flops_target``, and Scratch-B against dense (the undertraining
+    check), each decided by the one rule."""
+    df = comparison(folder, flops_target)
+    rows = []
+    others = [m for m in df["method"] if m not in ("jst",)]
+    for a, b in [("jst", m) for m in others] + [("scratch", "dense")]:
+        p = pair(df, a, b)
+        if p:
+            rows.append({"comparison": f"{a} vs {b}", "seeds": p["seeds"], "tests": p["tests"],
+                         "verdict": p["verdict"]})
+    return pd.DataFrame(rows)
+
+
+def markdown(folder: str | Path) -> str:
+    from jst.experiments.compare import load_table
+    folder = Path(folder)
+    targets = sorted({r["flops_target"] for r in load_table(folder)}, reverse=True)
+    parts = [f"## {folder.name}", "", "Dense network (shared by the methods that prune a trained one):", "",
+             dense_evidence(folder).to_markdown(index=False, floatfmt=".2f")]
+    for t in targets:
+        parts += ["", f"### FLOPs target {t:g}", "", methods_table(folder, t).to_markdown(index=False), "",
+                  jst_against_others(folder, t).to_markdown(index=False)]
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or not (Path(argv[0]) / "table.json").is_file():
+        print("usage: python -m jst.report.protocol_summary BLOCK_FOLDER (a folder with table.json)", file=sys.stderr)
+        return 2
+    print(markdown(argv[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
