@@ -119,3 +119,36 @@ def mechanism_by_method(out: str | Path, flops_target: float, seed: int) -> dict
     for r in _records_at(out, flops_target, seed):
         found.setdefault(r.method, mechanism_summary([r]))
     return found
+
+
+# The baselines page's table: what a reader compares, narrow enough for the page (parameters, timings and
+# hardware are in the reproduction and performance chapters)
+PAGE_COLUMNS = ["method", "FLOPs target", "seeds", "test acc (%)", "FLOPs kept", "mechanism"]
+
+
+def is_committed(out: str | Path) -> bool:
+    """A comparison folder under results/: committed records, read and never re-run or rewritten."""
+    return Path(out).resolve().is_relative_to(Path("results").resolve())
+
+
+def comparison_intro(out: str | Path, dataset: str, arch: str, scale: str, seeds, flops_targets) -> str:
+    """The sentence that says which comparison the page shows, and how far to trust it."""
+    what = f"({dataset}, {arch}, `{scale}` scale; seeds {list(seeds)}; FLOPs targets {list(flops_targets)})"
+    if not is_committed(out):
+        return f"A comparison run here {what}."
+    if Path(out).resolve().is_relative_to(Path("results/grid").resolve()):
+        return f"The committed comparison `{out}` {what}: the protocol grid (the reproduction chapter says how)."
+    return (f"The committed comparison `{out}` {what}: the first grid, run before the mechanisms were fixed, so "
+            "read it with the caveat of the introduction.")
+
+
+def baselines_table(out: str | Path, flops_targets) -> pd.DataFrame:
+    """One row per method and FLOPs target, the page's columns only (the target only when there are several)."""
+    from jst.report.comparisons import comparison
+    rows = pd.concat([comparison(out, t) for t in flops_targets], ignore_index=True)
+    columns = [c for c in PAGE_COLUMNS if c in rows and (c != "FLOPs target" or len(flops_targets) > 1)]
+    rows = rows[columns]
+    if "FLOPs target" in rows:
+        rows = rows.assign(**{"FLOPs target": rows["FLOPs target"].map("{:g}".format)})
+    return rows
+
