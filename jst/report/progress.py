@@ -66,8 +66,8 @@ def seconds_per_epoch(dataset: str, arch: str, results_root: str | Path) -> tupl
 def compute_plan(blocks, results_root: str | Path, measured_root: str | Path | None = None) -> pd.DataFrame:
     """CPU time a protocol block needs, from measured speeds: its runs (the grid, its tuning trials beyond the
     chosen one, the shared dense runs, Scratch-B at dense_epochs x its FLOPs factor), each for the epochs it
-    trains itself, at the seconds per image measured on this machine (``seconds_per_epoch``), plus the
-    wall time its finished runs took beyond their epochs (search, evaluations), where any has finished."""
+    trains itself, at the seconds per image measured on this machine (``seconds_per_epoch``), times the
+    overhead its finished runs measured beyond their epochs (search, evaluations), where any has finished."""
     from jst.experiments.compare import plan
     from jst.experiments.tuning import TRIALS
     from jst.methods.shared_dense import SHARED_BY
@@ -94,10 +94,19 @@ def compute_plan(blocks, results_root: str | Path, measured_root: str | Path | N
             row.update({"CPU hours (planned)": None, "speed measured on": "no run of this benchmark yet"})
         else:
             size = _training_images(b, speed[1])
-            row.update({"CPU hours (planned)": round(epochs * size * speed[0] / 3600, 1),
-                        "speed measured on": speed[1]})
+            factor = _overhead(b, results_root, speed[0])
+            row.update({"CPU hours (planned)": round(epochs * size * speed[0] * (factor or 1.0) / 3600, 1),
+                        "overhead factor": factor, "speed measured on": speed[1]})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _overhead(b: Block, results_root, per_image: float) -> float | None:
+    """Wall time of the block's finished runs over what their trained images take at ``per_image`` seconds:
+    the search, the evaluations and the controller beyond plain epochs (None before any run finished)."""
+    done = [read_record(p) for p in b.runs(results_root) if is_record(p)]
+    images = sum((r.raw.get("training") or {}).get("images") or 0 for r in done)
+    return round(sum(r.wall_time_s for r in done) / (images * per_image), 2) if images else None
 
 
 def _training_images(b: Block, measured_run: str) -> int:
