@@ -32,7 +32,7 @@ def test_a_command_names_the_roots_it_is_given(tmp_path):
     args = build_parser().parse_args(shlex.split(block.command(tmp_path / "r", tmp_path / "d"))[3:])
     assert args.out == str(tmp_path / "r" / block.relative) and args.data_root == str(tmp_path / "d" / block.data)
     sens = next(b for b in grid.BLOCKS if isinstance(b, grid.Sensitivity))
-    only = f"python -m jst.experiments --only {grid.block_name(sens)}"
+    only = f"python -m jst.experiments --first-grid --only {grid.block_name(sens)}"   # a first-grid block
     assert sens.command(grid.RESULTS_ROOT, grid.COMMAND_DATA_ROOT) == only   # the defaults go without saying
     named = f"{only} --results-root {tmp_path / 'r'} --data-root {tmp_path / 'd'}"
     assert sens.command(tmp_path / "r", tmp_path / "d") == named

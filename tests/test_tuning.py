@@ -95,3 +95,17 @@ def test_the_block_summary_reads_its_records(block):
     versus = jst_against_others(folder, 0.5)       # JST is not in this block: only Scratch-B's check, absent too
     assert versus.empty
     assert "### FLOPs target 0.5" in markdown(folder)
+
+
+def test_sensitivity_of_the_converged_dense_network(block, data_root):
+    import pandas as pd
+    b, root = block
+    sens = grid.Sensitivity("mnist-lenet5-smoke", b, network="dense")
+    sens.run(root, data_root, "cpu")
+    df = pd.read_csv(sens.csv(root))
+    assert sens.csv(root) == root / "grid" / "sensitivity" / "mnist-lenet5-smoke.csv"
+    assert set(df["layer"]) == {"conv1", "conv2", "fc1", "fc2"} and df["run"].iloc[0].endswith("dense-f1-s0")
+    dense = json.loads((b.folder(root) / "dense-f1-s0" / "result.json").read_text())
+    # the unpruned network on the held-out Dval is the dense run's last Dval measurement
+    assert df["base_acc"].iloc[0] == pytest.approx(dense["convergence"]["stages"]["dense"]["final_val_acc"])
+    assert "--first-grid" not in sens.command(root, data_root)

@@ -121,12 +121,16 @@ class Block:
 
 @dataclass(frozen=True)
 class Sensitivity:
-    """Per-layer sensitivity of the coarse-trained target of a finished JST run (Dval, no retraining)."""
+    """Per-layer sensitivity on Dval, no retraining: of the coarse-trained target of a finished JST run (the
+    first grid), or, with ``network="dense"``, of the block's converged dense network of seed 0 (the
+    protocol grid: its ``dense-f1-s0`` run)."""
     name: str
-    source: Block                       # the block whose seed-0 JST run provides the coarse checkpoint
+    source: Block                       # the block whose seed-0 run provides the network
+    network: str = "coarse"             # "coarse": JST's coarse-trained target; "dense": the shared dense run
 
     def csv(self, results_root: str | Path) -> Path:
-        return Path(results_root) / "sensitivity" / f"{self.name}.csv"
+        folder = "sensitivity" if self.network == "coarse" else f"{GRID_ROOT}/sensitivity"
+        return Path(results_root) / folder / f"{self.name}.csv"
 
     def runs(self, results_root: str | Path) -> list[Path]:
         return [self.csv(results_root)]
@@ -136,21 +140,17 @@ class Sensitivity:
         command's default."""
         roots = "" if Path(results_root) == Path(RESULTS_ROOT) else f" --results-root {results_root}"
         roots += "" if Path(data_root) == Path(COMMAND_DATA_ROOT) else f" --data-root {data_root}"
-        return f"python -m jst.experiments --only sensitivity-{self.name}{roots}"
+        first = " --first-grid" if self.network == "coarse" else ""
+        return f"python -m jst.experiments{first} --only sensitivity-{self.name}{roots}"
 
     def run(self, results_root: str | Path, data_root: Path, device: str) -> None:
-        from jst.book.run import open_run
-        from jst.core.filter_weights import fold
         from jst.experiments import sensitivity
         b = self.source
-        run_dir = b.folder(results_root) / run_name("jst", b.flops_targets[0], b.seeds[0])
         root = data_root / b.data if b.data else data_root
-        run = open_run(b.dataset, str(root), b.arch, b.scale, b.flops_targets[0], b.seeds[0], device,
-                       str(run_dir), dict(b.overrides))
-        if not (run_dir / "checkpoints" / "coarse.pt").exists():
-            run.ensure("coarse")  # the committed record has no checkpoints: train (or resume) the coarse stage
-        df = sensitivity.sensitivity(fold(run.target("coarse")), run.splits.val,
-                                     batch_size=run.cfg.eval_batch_size, device=run.device)
+        model, splits, batch, run_dir = (self._dense if self.network == "dense" else self._coarse)(
+            results_root, root, device)
+        from jst.engine.distributed import resolve_device
+        df = sensitivity.sensitivity(model, splits.val, batch_size=batch, device=resolve_device(device))
         df["dataset"], df["arch"], df["run"] = b.dataset if not b.data else b.data, b.arch, str(run_dir)
         df["base_acc"] = df.attrs.get("base_acc")
         csv = self.csv(results_root)
@@ -158,6 +158,30 @@ class Sensitivity:
         tmp = csv.with_suffix(".tmp")
         df.to_csv(tmp, index=False)
         tmp.replace(csv)
+
+    def _coarse(self, results_root, root: Path, device: str):
+        from jst.book.run import open_run
+        from jst.core.filter_weights import fold
+        b = self.source
+        run_dir = b.folder(results_root) / run_name("jst", b.flops_targets[0], b.seeds[0])
+        run = open_run(b.dataset, str(root), b.arch, b.scale, b.flops_targets[0], b.seeds[0], device,
+                       str(run_dir), dict(b.overrides))
+        if not (run_dir / "checkpoints" / "coarse.pt").exists():
+            run.ensure("coarse")  # the committed record has no checkpoints: train (or resume) the coarse stage
+        return fold(run.target("coarse")), run.splits, run.cfg.eval_batch_size, run_dir
+
+    def _dense(self, results_root, root: Path, device: str):
+        """The seed-0 dense run of the block (it must have finished) and the Dval of its own configuration."""
+        from jst.config import Config
+        from jst.engine import data
+        from jst.engine.errors import JstError
+        from jst.nets.export import load_exported
+        run_dir = self.source.folder(results_root) / run_name("dense", 1.0, self.source.seeds[0])
+        if not is_record(run_dir):
+            raise JstError(f"sensitivity-{self.name}: {run_dir} has not finished; run block {self.source.name} first")
+        cfg = Config.from_json(json.loads((run_dir / "config.json").read_text()))
+        cfg.data_root = str(root)
+        return load_exported(run_dir / "model", "cpu"), data.load_splits(cfg), cfg.eval_batch_size, run_dir
 
 
 def _cifar(arch: str, **kw) -> Block:
