@@ -97,6 +97,14 @@ def test_the_block_summary_reads_its_records(block):
     assert "### FLOPs target 0.5" in markdown(folder)
 
 
+def test_the_summary_command_reads_a_block_or_the_grid_root(block, capsys, tmp_path):
+    from jst.report.protocol_summary import main
+    b, root = block
+    assert main([str(root / "grid")]) == 0 and "## mnist-lenet5-smoke" in capsys.readouterr().out
+    assert main([str(b.folder(root))]) == 0 and "### FLOPs target 0.5" in capsys.readouterr().out
+    assert main([str(tmp_path)]) == 2 and capsys.readouterr().err.count("\n") == 1
+
+
 def test_sensitivity_of_the_converged_dense_network(block, data_root):
     import pandas as pd
     b, root = block

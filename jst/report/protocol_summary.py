@@ -3,7 +3,8 @@ evidence, each method's accuracy at its achieved FLOPs and training budget, the 
 every other method by the one rule (``jst.report.verdicts``); Scratch-B against dense checks that the dense
 network was trained long enough.
 
-  python -m jst.report.protocol_summary results/grid/mnist-lenet5-cpu     # markdown, as in the README
+  python -m jst.report.protocol_summary results/grid/mnist-lenet5-cpu     # one block, as markdown
+  python -m jst.report.protocol_summary results/grid                      # every block with a table
 """
 from __future__ import annotations
 
@@ -81,10 +82,14 @@ def markdown(folder: str | Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1 or not (Path(argv[0]) / "table.json").is_file():
-        print("usage: python -m jst.report.protocol_summary BLOCK_FOLDER (a folder with table.json)", file=sys.stderr)
+    folder = Path(argv[0]) if len(argv) == 1 else None
+    blocks = [] if folder is None else [folder] if (folder / "table.json").is_file() else \
+        sorted(p.parent for p in folder.glob("*/table.json"))
+    if not blocks:
+        print("usage: python -m jst.report.protocol_summary FOLDER (a block folder with table.json, or the grid "
+              "root holding such folders)", file=sys.stderr)
         return 2
-    print(markdown(argv[0]))
+    print("\n\n".join(markdown(b) for b in blocks))
     return 0
 
 
