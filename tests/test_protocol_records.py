@@ -13,9 +13,12 @@ from jst.report.records import read_record, read_records
 REPO = Path(__file__).resolve().parents[1]
 GRID = REPO / "results" / "grid"
 RECORDS = read_records(GRID, recursive=True) if GRID.is_dir() else []
+# a block's tuning trials may fail the protocol (a trial whose mechanism did not act is simply not chosen);
+# the runs the grid compares may not
+COMPARED = [r for r in RECORDS if "tuning" not in r.folder.relative_to(GRID).parts]
 
 
-@pytest.mark.parametrize("record", RECORDS, ids=[str(r.folder.relative_to(GRID)) for r in RECORDS])
+@pytest.mark.parametrize("record", COMPARED, ids=[str(r.folder.relative_to(GRID)) for r in COMPARED])
 def test_a_protocol_record_may_be_compared(record):
     assert problems(record) == []
 
