@@ -83,7 +83,13 @@ def test_choice_ignores_ineligible_trials_and_breaks_ties_to_the_first():
 
 
 def test_the_block_summary_reads_its_records(block):
-    from jst.report.protocol_summary import dense_evidence, jst_against_others, markdown, methods_table
+    from jst.report.protocol_summary import (
+        dense_evidence,
+        jst_against_others,
+        markdown,
+        methods_table,
+        verdict_sentence,
+    )
     b, root = block
     folder = b.folder(root)
     dense = dense_evidence(folder)
@@ -93,7 +99,7 @@ def test_the_block_summary_reads_its_records(block):
     chosen = json.loads((folder / "tuning.json").read_text())["methods"]["l1norm"]["values"]
     assert table.loc["l1norm", "tuned"] == ", ".join(f"{k}={v}" for k, v in chosen.items())
     versus = jst_against_others(folder, 0.5)       # JST is not in this block: only Scratch-B's check, absent too
-    assert versus.empty
+    assert versus.empty and verdict_sentence(folder, 0.5) == "JST has not run here yet"
     assert "### FLOPs target 0.5" in markdown(folder)
 
 

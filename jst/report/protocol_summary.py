@@ -68,6 +68,33 @@ def jst_against_others(folder: Path, flops_target: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def verdict_sentence(folder: str | Path, flops_target: float) -> str:
+    """JST's standing in one block at one FLOPs target, in words, from ``jst_against_others`` (the methods named
+    as the book names them)."""
+    from jst.report.style import METHOD_NAMES
+    df = jst_against_others(Path(folder), flops_target)
+    groups: dict[str, list[str]] = {"ahead of": [], "behind": [], "not distinguishable from": []}
+    seeds = set()
+    for _, r in df[df["comparison"].str.startswith("jst vs ")].iterrows():
+        other = r["comparison"].removeprefix("jst vs ")
+        name = METHOD_NAMES.get(other, other)
+        seeds.add(int(r["seeds"]))
+        key = ("ahead of" if r["verdict"] == "jst ahead" else "behind" if r["verdict"] == f"{other} ahead"
+               else "not distinguishable from")
+        groups[key].append(name)
+    parts = [f"{k} {_listed(v)}" for k, v in groups.items() if v]
+    scratch = df[df["comparison"] == "scratch vs dense"]
+    words = {"scratch ahead": "ahead (the dense network may be undertrained)", "dense ahead": "behind"}
+    word = scratch.iloc[0]["verdict"] if len(scratch) else None
+    check = f"; Scratch-B against the dense network: {words.get(word, word)}" if word else ""
+    n = f"{min(seeds)} seeds" if seeds else "no seeds"
+    return f"JST is {'; '.join(parts)} ({n}, both tests){check}" if parts else "JST has not run here yet"
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def markdown(folder: str | Path) -> str:
     from jst.experiments.compare import load_table
     folder = Path(folder)

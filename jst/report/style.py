@@ -21,6 +21,9 @@ METHOD_COLORS = {
     "autoprune": "#8c564b",  # brown
     "lstm": "#17becf",       # cyan
 }
+# how sentences of the book name each method
+METHOD_NAMES = {"jst": "JST", "dense": "the dense network", "scratch": "Scratch-B", "l1norm": "L1-norm",
+                "slimming": "Network Slimming", "ista": "ISTA", "autoprune": "AutoPrune", "lstm": "the LSTM"}
 # a name outside jst.methods gets one of these, the same one in every figure (chosen by a hash of the name)
 FALLBACK_COLORS = ("#e377c2", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5", "#c49c94")
 HIGHLIGHT = "jst"
