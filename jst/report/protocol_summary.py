@@ -73,6 +73,8 @@ def verdict_sentence(folder: str | Path, flops_target: float) -> str:
     as the book names them)."""
     from jst.report.style import METHOD_NAMES
     df = jst_against_others(Path(folder), flops_target)
+    if df.empty:
+        return "JST has not run here yet"
     groups: dict[str, list[str]] = {"ahead of": [], "behind": [], "not distinguishable from": []}
     seeds = set()
     for _, r in df[df["comparison"].str.startswith("jst vs ")].iterrows():
