@@ -9,6 +9,7 @@ saying so. ``make test-records`` (``pytest tests/test_results.py --all-records``
 
 The weights of large networks (VGG-16) are committed for that lowest seed only (results/README.md): the
 other records of such a folder check their FLOPs and budget on their architecture (``model.json``)."""
+import functools
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,13 @@ def test_committed_model_reproduces_its_result(run, data_root, request):
                     f"{lowest_seed(run)} of this method reproduces it, make test-records every record")
     cfg = r.config
     root = data_root / Path(cfg["data_root"]).name if cfg["dataset"] == "imagefolder" else data_root
-    splits = data.load(cfg["dataset"], root, seed=cfg["seed"], max_test_samples=cfg["max_test_samples"],
-                       image_size=cfg["image_size"], workers=0)
-    assert evaluate(model, splits.test, 500, "cpu")["acc"] == r.pruned.test_acc
+    test = _test_split(cfg["dataset"], str(root), cfg["max_test_samples"], cfg["image_size"])
+    assert evaluate(model, test, 500, "cpu")["acc"] == r.pruned.test_acc
+
+
+@functools.lru_cache(maxsize=4)
+def _test_split(dataset: str, root: str, max_test_samples: int | None, image_size: int | None):
+    """The test split a record was measured on: it depends on these options only (not on the seed), so the
+    records of one benchmark share one load."""
+    return data.load(dataset, root, seed=0, max_test_samples=max_test_samples, image_size=image_size,
+                     workers=0).test
