@@ -92,3 +92,15 @@ def test_the_count_survives_a_resume(runs, data_root, tmp_path):
     resumed = run(cfg, tmp_path / "r")
     assert resumed["resumed"] and resumed["training"] == runs["jst"]["training"]
     assert resumed["pruned"]["test_acc"] == runs["jst"]["pruned"]["test_acc"]
+
+
+@pytest.mark.parametrize("later", ["a", "b"])
+def test_the_newest_of_checkpoints_sharing_a_log_length_is_the_one_with_more_images(tmp_path, later):
+    """A search step's epochs log nothing: its checkpoints share the log length, and the count of the last one
+    written must be the one a resumed run starts from, whatever order the files are listed in."""
+    from jst.engine import checkpoint, run_folder
+    earlier = "b" if later == "a" else "a"
+    for name, lines, images, elapsed in ((earlier, 3, 640, 1.0), (later, 3, 1280, 2.0), ("c", 2, 320, 0.5)):
+        checkpoint.save({"log_lines": lines, "elapsed_s": elapsed, "images_trained": images, "arch": "lenet5",
+                         "attempts": []}, tmp_path / "checkpoints" / f"{name}.pt")
+    assert run_folder.resume_point(tmp_path)[3] == 1280

@@ -49,7 +49,9 @@ def resume_point(out: Path) -> tuple[int, float, list, int | None]:
     states = [checkpoint.load(p, mmap=True) for p in (out / "checkpoints").glob("*.pt")]
     if not states:
         return 0, 0.0, [], 0
-    newest = max(states, key=lambda s: int(s["log_lines"]))
+    # Checkpoints of stages that log nothing (a search step's epochs) share a log length: the images trained
+    # on, which only grow, and then the time spent tell which one came last.
+    newest = max(states, key=lambda s: (int(s["log_lines"]), s.get("images_trained") or 0, s.get("elapsed_s", 0.0)))
     attempts = newest.get("attempts", [{"from_s": 0.0, "hardware": None}])
     images = newest.get("images_trained")
     return int(newest["log_lines"]), float(newest.get("elapsed_s", 0.0)), list(attempts), images
