@@ -80,4 +80,4 @@ def test_reproduction_chapter_renders_the_committed_records(tmp_path):
              if "scrapbook" in o.get("metadata", {})}
     notes = (REPO / "book" / "reproduction_notes.md").read_text()
     pasted = set(re.findall(r"12_reproduction\.ipynb::([\w.]+):s`", notes))
-    assert len(pasted) == 67 and pasted <= glued
+    assert len(pasted) == 68 and pasted <= glued
