@@ -14,10 +14,12 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 setup: $(STAMP) browser
 
+# uv installs the same pinned packages as pip, unpacking in parallel: on a clean clone here 44 s against
+# pip's 2 min 11 s (both with empty caches). pip stays the fallback where uv cannot be installed.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,book]"
+	$(PY) -m pip install --quiet uv && $(PY) -m uv pip install --quiet --python $(PY) -e ".[test,book]" \
+		|| $(PY) -m pip install --quiet -e ".[test,book]"
 	touch $(STAMP)
 
 # Debian's Chromium and its driver, for the book's browser check (no browser download happens).
