@@ -32,18 +32,27 @@ def test_the_runs_of_a_block_had_the_same_budget():
         assert max(budgets) - min(budgets) <= 1.0 + 1e-9, folder
 
 
+def set_final_curve(run, stage, acc, epochs=10):
+    """Replace the Dval curve of ``stage`` in the run's log by ``epochs`` epochs, epoch e at ``acc(e)``."""
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    lines = [line for line in lines if not (line.get("stage") == stage and "val_acc" in line)]
+    lines += [{"stage": stage, "epoch": e, "val_acc": acc(e)} for e in range(1, epochs + 1)]
+    (run / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
 def test_the_rule_names_what_a_record_lacks(smoke_method, tmp_path):
     result, out = smoke_method("l1norm", holdout_val=True)
     copy = tmp_path / "run"
     shutil.copytree(out, copy, ignore=shutil.ignore_patterns("checkpoints"))
     raw = json.loads((copy / "result.json").read_text())
     raw["versions"]["git_commit"] = "0" * 40
-    raw["convergence"]["plateaued"] = True
+    final = raw["convergence"]["final_stage"]
+    set_final_curve(copy, final, lambda e: 0.9)                    # flat: plateaued by the rule, judged on the log
     (copy / "result.json").write_text(json.dumps(raw))
     assert problems(read_record(copy)) == []                       # a good record has nothing to say
     raw["versions"]["git_commit"] = "0" * 40 + "+dirty"
     raw["budget"]["within_tolerance"] = False
-    raw["convergence"]["plateaued"] = False
+    set_final_curve(copy, final, lambda e: 0.5 + 0.05 * e)         # still rising by 5 points an epoch
     raw["mechanism"]["acted"] = False
     raw["data"]["val_held_out"] = False
     (copy / "result.json").write_text(json.dumps(raw))

@@ -2,7 +2,8 @@
 
 - made from a committed, clean tree (``versions.git_commit`` without ``+dirty``);
 - its FLOPs within +-2% of its target (``budget.within_tolerance``; dense and Scratch-B: n/a);
-- the stage that trained the network it hands over plateaued on Dval (``convergence``);
+- the stage that trained the network it hands over plateaued on Dval (``RunRecord.convergence``: today's
+  rule on its logged curve);
 - its own mechanism did the pruning (``mechanism.acted``; an ablation: its switch held);
 - its training budget measured, and its per-image test predictions saved.
 ``problems`` lists what a record lacks; an empty list means it may be compared.
@@ -21,7 +22,7 @@ def problems(record: RunRecord) -> list[str]:
         found.append(f"not from a clean commit ({commit or 'none recorded'})")
     if record.method not in REFERENCES and not (raw.get("budget") or {}).get("within_tolerance"):
         found.append(f"FLOPs {record.pruned.flops_ratio:.3f} not within 2% of its target {record.flops_target:g}")
-    convergence = raw.get("convergence") or {}
+    convergence = record.convergence
     if convergence.get("plateaued") is not True:
         stage = convergence.get("final_stage")
         gain = ((convergence.get("stages") or {}).get(stage) or {}).get("gain_points")

@@ -27,9 +27,10 @@ def dense_evidence(folder: Path) -> pd.DataFrame:
             continue
         from jst.report.records import read_record
         r = read_record(run)
-        c = r.raw["convergence"]
+        c = r.convergence
         stage = c["stages"][c["final_stage"]]
         rows.append({"run": run.name, "epochs": stage["epochs"], "Dval gain, last 20% (points)": stage["gain_points"],
+                     "± (s.e.)": stage.get("gain_se_points"),
                      "plateaued": c["plateaued"], "Dval acc (%)": 100 * stage["final_val_acc"],
                      "test acc (%)": 100 * r.test_acc})
     return pd.DataFrame(rows)

@@ -79,6 +79,19 @@ class RunRecord:
         """The evidence that the method's own mechanism did the pruning (None: recorded before it existed)."""
         return self.raw.get("mechanism")
 
+    @property
+    def convergence(self) -> dict:
+        """The plateau evidence of the network the run hands over, judged by today's rule
+        (``jst.engine.convergence``) on the run's logged Dval curve, so that every record of a block is
+        judged alike; the section the run saved where its log is missing."""
+        saved = self.raw.get("convergence") or {}
+        log = self.folder / "log.jsonl"
+        if not saved or not log.is_file():
+            return saved
+        from jst.engine.convergence import convergence
+        from jst.engine.runlog import RunLog
+        return convergence(RunLog(log).read(), final_stage=saved.get("final_stage"))
+
     def correct(self):
         """Which test images the exported network classified correctly (a bool array in test-set order, from
         the run's ``predictions.safetensors``), or None for a record saved without predictions."""
