@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _compare_parser(sub) -> None:
     from jst.config import SCALES
     from jst.engine.data import DATASETS
+    from jst.experiments.workers import jobs_argument
     from jst.nets.models import ARCHS
     c = sub.add_parser("compare", help="methods x seeds x FLOPs targets into one table (mean, std over seeds)")
     c.add_argument("--methods", required=True, help="comma-separated, e.g. jst,dense,l1norm,scratch")
@@ -88,6 +89,8 @@ def _compare_parser(sub) -> None:
     c.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
     c.add_argument("--set-for", action="append", default=[], metavar="METHOD:FIELD=VALUE",
                    help="override a config field for one method's runs (e.g. a tuned value)")
+    c.add_argument("--jobs", type=jobs_argument, default=1,
+                   help="runs at once, each in its own process with its share of the cores (default 1)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,7 +174,7 @@ def _compare(args) -> int:
     rows = compare(methods, seeds, targets, dataset=args.dataset, arch=args.arch, data_root=args.data_root,
                    scale=args.scale, out=args.out, overrides=dict(parse_assignment(s) for s in args.set),
                    device=args.device, command=" ".join(["python", "-m", "jst", *sys.argv[1:]]),
-                   method_overrides=per_method)
+                   method_overrides=per_method, jobs=args.jobs)
     keys = ("method", "flops_target", "n_seeds", "test_acc_mean", "test_acc_std", "flops_ratio_mean")
     print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=2))
     return 0

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from jst.config import make_config
 from jst.engine import checkpoint, lock
-from jst.engine.errors import ConfigError, JstError, TrainingDiverged
+from jst.engine.errors import ConfigError, JstError
 from jst.report.records import is_record, mechanism_summary, read_record
 
 METRICS = {"test_acc": ("pruned", "test_acc"), "flops_ratio": ("pruned", "flops_ratio"),
@@ -63,16 +63,17 @@ def plan(methods: list[str], seeds: list[int], flops_targets: list[float],
 
 def compare(methods, seeds, flops_targets, *, dataset: str, arch: str, data_root, scale: str, out,
             overrides: dict | None = None, device: str = "auto", command: str | None = None,
-            method_overrides: dict[str, dict] | None = None) -> list[dict]:
+            method_overrides: dict[str, dict] | None = None, jobs: int = 1) -> list[dict]:
     """Run every (method, seed, target) not yet finished, then write and return the table's rows.
     ``overrides`` apply to every run, ``method_overrides[method]`` to that method's runs (tuned values).
-    ``command`` (the CLI line) is recorded in compare.json. One process at a time writes a comparison
-    folder: a second one started on it is refused (each run also locks its own folder)."""
+    ``command`` (the CLI line) is recorded in compare.json. ``jobs`` runs that many at once, each in its own
+    process (``jst.experiments.workers``). One process at a time writes a comparison folder: a second one
+    started on it is refused (each run also locks its own folder)."""
     methods, seeds, flops_targets = list(methods), [int(s) for s in seeds], [float(t) for t in flops_targets]
     with lock.hold(out):
         return _compare(methods, seeds, flops_targets, dataset=dataset, arch=arch, data_root=data_root,
                         scale=scale, out=Path(out), overrides=dict(overrides or {}), device=device, command=command,
-                        method_overrides={m: dict(v) for m, v in (method_overrides or {}).items()})
+                        method_overrides={m: dict(v) for m, v in (method_overrides or {}).items()}, jobs=jobs)
 
 
 def config_for(method: str, target: float, seed: int, *, dataset: str, arch: str, data_root, scale: str, out: Path,
@@ -90,21 +91,29 @@ def config_for(method: str, target: float, seed: int, *, dataset: str, arch: str
                        flops_target=target, seed=seed, device=device, **values)
 
 
+def sources(method: str, target: float, seed: int, overrides: dict) -> tuple[str, ...]:
+    """The runs a run starts from: Scratch-B its source's run, a shared-dense method its seed's dense run."""
+    from jst.methods.shared_dense import SHARED_BY
+    if method == "scratch":
+        return (run_name(overrides.get("scratch_source", "jst"), target, seed),)
+    if overrides.get("share_dense") and method in SHARED_BY:
+        return (run_name("dense", 1.0, seed),)
+    return ()
+
+
 def _compare(methods, seeds, flops_targets, *, dataset, arch, data_root, scale, out: Path, overrides: dict,
-             device, command, method_overrides: dict) -> list[dict]:
-    from jst.engine.pipeline import run
+             device, command, method_overrides: dict, jobs: int = 1) -> list[dict]:
+    from jst.experiments.workers import Job, run_all
     scratch_source = overrides.get("scratch_source", "jst")
     share = bool(overrides.get("share_dense"))
     save_request(out, methods, seeds, flops_targets, dataset=dataset, arch=arch, scale=scale, overrides=overrides,
                  command=command, method_overrides=method_overrides)
-    failures = []
-    for method, target, seed in plan(methods, seeds, flops_targets, scratch_source, share_dense=share):
-        cfg = config_for(method, target, seed, dataset=dataset, arch=arch, data_root=data_root, scale=scale, out=out,
-                         overrides=overrides, method_overrides=method_overrides, device=device)
-        try:
-            run(cfg, out / run_name(method, target, seed))
-        except (JstError, RuntimeError, TrainingDiverged) as e:  # one failed run must not stop the grid; reported below
-            failures.append(f"{run_name(method, target, seed)}: {e}")
+    work = [Job(run_name(method, target, seed),
+                config_for(method, target, seed, dataset=dataset, arch=arch, data_root=data_root, scale=scale,
+                           out=out, overrides=overrides, method_overrides=method_overrides, device=device),
+                out / run_name(method, target, seed), sources(method, target, seed, overrides))
+            for method, target, seed in plan(methods, seeds, flops_targets, scratch_source, share_dense=share)]
+    failures = run_all(work, jobs)   # one failed run does not stop the grid; reported below
     rows = table(out, methods, seeds, flops_targets)
     if failures:
         raise JstError("some runs failed (the table has the others):\n  " + "\n  ".join(failures))

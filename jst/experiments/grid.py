@@ -29,6 +29,7 @@ from pathlib import Path
 from jst.engine import lock, stopping
 from jst.engine.errors import FolderInUse, JstError, Stopped
 from jst.experiments.compare import compare, plan, run_name, save_request, table
+from jst.experiments.workers import jobs_argument
 from jst.report.records import is_record
 
 # The first grid's folders under the results root: made before the protocol (#23; 73 of its records name
@@ -98,23 +99,24 @@ class Block:
                      method_overrides=self.method_overrides(results_root))
         table(folder, list(self.methods), list(self.seeds), list(self.flops_targets))
 
-    def run(self, results_root: str | Path, data_root: Path, device: str, command: str | None = None) -> None:
-        """The grid, then the CPU latency of every exported network against its dense one
-        (jst.experiments.latency). ``command`` is recorded in compare.json (default: this block's command
-        naming ``data_root``)."""
+    def run(self, results_root: str | Path, data_root: Path, device: str, command: str | None = None,
+            jobs: int = 1) -> None:
+        """The grid (``jobs`` runs at once), then the CPU latency of every exported network against its dense
+        one (jst.experiments.latency). ``command`` is recorded in compare.json (default: this block's
+        command naming ``data_root``)."""
         from jst.experiments.latency import measure
         from jst.experiments.tuning import reuse_chosen_trials, tune
         folder = self.folder(results_root)
         root = data_root / self.data if self.data else data_root
         if self.tuned:
             with lock.hold(folder):
-                tune(self, results_root, root, device)
+                tune(self, results_root, root, device, jobs)
             reuse_chosen_trials(folder, run_name)
             command = self.command(results_root, data_root)   # now with the chosen values
         compare(self.methods, self.seeds, self.flops_targets, dataset=self.dataset, arch=self.arch, data_root=root,
                 scale=self.scale, out=folder, overrides=dict(self.overrides) or None, device=device,
                 command=command or self.command(results_root, data_root),
-                method_overrides=self.method_overrides(results_root))
+                method_overrides=self.method_overrides(results_root), jobs=jobs)
         if "dense" in self.methods:
             measure(folder)
 
@@ -279,6 +281,8 @@ def main(argv: list[str] | None = None, blocks: list[Block | Sensitivity] | None
                    help=f"folder the blocks write under (default: {RESULTS_ROOT})")
     p.add_argument("--data-root", default=None, help=f"default: $JST_DATA_ROOT, else {COMMAND_DATA_ROOT}")
     p.add_argument("--device", default="auto")
+    p.add_argument("--jobs", type=jobs_argument, default=1,
+                   help="runs at once, each in its own process with its share of the cores (default 1)")
     args = p.parse_args(argv)
     blocks = [b for b in grid if not args.only or block_name(b) in args.only]
     results = args.results_root
@@ -304,7 +308,7 @@ def main(argv: list[str] | None = None, blocks: list[Block | Sensitivity] | None
             for b in blocks:  # a block another process is writing: refused before any block starts
                 if isinstance(b, Block):
                     lock.ensure_free(b.folder(results))
-            return _run_blocks(blocks, results, shown, data_root, args.device)
+            return _run_blocks(blocks, results, shown, data_root, args.device, args.jobs)
     except FolderInUse as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -313,7 +317,7 @@ def main(argv: list[str] | None = None, blocks: list[Block | Sensitivity] | None
         return stopping.exit_status(stop)
 
 
-def _run_blocks(blocks, results, shown, data_root: Path, device: str) -> int:
+def _run_blocks(blocks, results, shown, data_root: Path, device: str, jobs: int = 1) -> int:
     failed = []
     for b in blocks:
         t0 = time.time()
@@ -321,7 +325,7 @@ def _run_blocks(blocks, results, shown, data_root: Path, device: str) -> int:
         print(f"[jst.experiments] {block_name(b)}: {command}", flush=True)
         try:
             if isinstance(b, Block):
-                b.run(results, data_root, device, command)
+                b.run(results, data_root, device, command, jobs)
             else:
                 b.run(results, data_root, device)
         except FolderInUse:

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from jst.engine import checkpoint
+from jst.engine.errors import JstError
 
 TUNING = "tuning.json"
 
@@ -55,31 +56,38 @@ def choose(trials: list[dict]) -> int | None:
     return -max(scored)[1] if scored else None
 
 
-def run_one(block, folder: Path, method: str, target: float, seed: int, data_root: Path, device: str,
-            extra: dict | None = None, out: Path | None = None) -> dict:
+def job(block, folder: Path, method: str, target: float, seed: int, data_root: Path, device: str,
+        extra: dict | None = None, out: Path | None = None):
     """One run of the block's protocol (``extra``: a trial's values), into ``out`` (default: the grid's folder
-    for it); a finished run is read back."""
-    from jst.engine.pipeline import run
-    from jst.experiments.compare import config_for, run_name
+    for it), as a ``jst.experiments.workers.Job``."""
+    from jst.experiments.compare import config_for, run_name, sources
+    from jst.experiments.workers import Job
     cfg = config_for(method, target, seed, dataset=block.dataset, arch=block.arch, data_root=data_root,
                      scale=block.scale, out=folder, overrides=dict(block.overrides), method_overrides={},
                      device=device, extra=extra)
-    return run(cfg, out or folder / run_name(method, target, seed))
+    out = out or folder / run_name(method, target, seed)
+    return Job(out.name, cfg, out, sources(method, target, seed, dict(block.overrides)))
 
 
-def tune(block, results_root, data_root: Path, device: str) -> dict:
-    """Run every method's trials of ``block`` not yet finished, choose, and write ``tuning.json``."""
+def tune(block, results_root, data_root: Path, device: str, jobs: int = 1) -> dict:
+    """Run every method's trials of ``block`` not yet finished (``jobs`` at once), choose, and write
+    ``tuning.json``."""
+    from jst.experiments.workers import run_all
+    from jst.report.records import RECORD
     folder = block.folder(results_root)
     target, seed = block.flops_targets[0], 0
+    work = [job(block, folder, "dense", 1.0, seed, data_root, device)] if "dense" in block.methods \
+        or block.share_dense else []
+    trials = {m: [(folder / "tuning" / trial_name(m, k), trial) for k, trial in enumerate(TRIALS[m])]
+              for m in block.methods if m in TRIALS}
+    work += [job(block, folder, m, target, seed, data_root, device, extra=trial, out=out)
+             for m, runs in trials.items() for out, trial in runs]
+    failures = run_all(work, jobs)
+    if failures:
+        raise JstError("some tuning runs failed:\n  " + "\n  ".join(failures))
     chosen: dict[str, dict] = {}
-    if "dense" in block.methods or block.share_dense:
-        run_one(block, folder, "dense", 1.0, seed, data_root, device)
-    for method in [m for m in block.methods if m in TRIALS]:
-        records = []
-        for k, trial in enumerate(TRIALS[method]):
-            out = folder / "tuning" / trial_name(method, k)
-            records.append((run_one(block, folder, method, target, seed, data_root, device, extra=trial, out=out),
-                            out, trial))
+    for method, runs in trials.items():
+        records = [(checkpoint.load_json(out / RECORD), out, trial) for out, trial in runs]
         best = choose([r for r, _, _ in records])
         note = None
         if best is None:   # the grid keeps the preset's value; its runs' records will say the mechanism failed
