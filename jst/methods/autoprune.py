@@ -63,7 +63,7 @@ from jst.engine.train import make_optimizer, train_epoch
 from jst.methods.autoprune_ste import ESTIMATORS, StepGate, WeightMask, step_mask
 from jst.methods.common import dense_network, dense_source, finetune, flops_model, load_stage, outcome, pretrain
 from jst.methods.evidence import from_shares
-from jst.nets.budget import BUDGET_TOLERANCE, floor_of, keep_global
+from jst.nets.budget import BUDGET_TOLERANCE, floor_of, keep_global, top_up
 from jst.nets.flops import count_sparse, flops_per_weight
 from jst.nets.importance import keep_top, l1_norm
 from jst.nets.subnetwork import extract
@@ -156,6 +156,11 @@ class AuxiliaryParameters:
                                         int((v > 0).sum()))) for n, v in scores.items()}
             if not low <= self.flops.ratio(keep) <= budget:
                 keep, _ = keep_global(scores, self.flops, budget, self.cfg.min_channels, self.cfg.layer_floor)
+                # a threshold can stop one coarse unit short (a LeNet-5 conv1 filter is ~14% of its FLOPs):
+                # the best off units come back on, with swaps, as for L1-norm and the sampler
+                keep = top_up(scores, keep, self.flops.ratio, budget,
+                              minimum={n: floor_of(len(v), self.cfg.layer_floor, self.cfg.min_channels)
+                                       for n, v in scores.items()})
             if all(torch.equal(keep[n].to(k.device), torch.nonzero(k).flatten()) for n, k in self.masks().items()):
                 return False
             on = {n: torch.zeros_like(v, dtype=torch.bool) for n, v in self.aux.items()}
