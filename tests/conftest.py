@@ -21,6 +21,8 @@ def pytest_configure(config):
                                        "parallel kills); run apart from pytest-xdist's workers")
     if os.environ.get("PYTEST_XDIST_WORKER"):
         torch.set_num_threads(1)  # one core per worker: two workers' thread pools would fight over two cores
+        # and so for the processes a worker starts (runs, notebook kernels), which read these at start
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
 
 
 @pytest.hookimpl(tryfirst=True)   # before xdist's own hook, which names each test's group from this marker
