@@ -118,6 +118,20 @@ def test_the_paired_image_test_must_agree_before_a_gap_counts():
     assert d["images 95% interval (points)"][0] > 1.5 and d["difference (points)"] == pytest.approx(3.0)
 
 
+def test_the_sign_flip_test_is_scipys_paired_permutation_test():
+    from jst.report.significance import sign_flip_p
+    rng = np.random.default_rng(1)
+    for shift in (0.0, 0.03, 0.08):                        # none, borderline, clear
+        d = (rng.random(400) < 0.5 + shift).astype(float) - (rng.random(400) < 0.5).astype(float)
+        a, b = np.clip(d, 0, 1), np.clip(-d, 0, 1)           # two 0/1 samples whose paired difference is d
+        scipy_p = stats.permutation_test((a, b), lambda x, y, axis: np.mean(x - y, axis=axis), vectorized=True,
+                                         permutation_type="samples", n_resamples=20000,
+                                         rng=np.random.default_rng(2)).pvalue
+        ours = sign_flip_p(d, 20000, np.random.default_rng(3))
+        assert ours == pytest.approx(scipy_p, abs=0.03)      # two Monte Carlo estimates of one p-value (3 s.e.)
+    assert sign_flip_p(np.ones(50), 999, np.random.default_rng(0)) == pytest.approx(2 / 1000)   # nothing beats it
+
+
 def test_jst_against_scratch_is_read_from_the_table():
     df = comparison(MNIST, 0.5)
     p = pair(df, "jst", "scratch")

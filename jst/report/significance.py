@@ -5,8 +5,10 @@
 - **A paired test over test images**: every run saves its per-image predictions (``predictions.safetensors``);
   per image, each method's correctness is averaged over its seeds and the two are paired. The mean
   difference gets a bootstrap 95% interval (``scipy.stats.bootstrap``) and a sign-flip permutation p-value
-  (``scipy.stats.permutation_test``). It asks whether the gap is more than the test set's sampling noise
-  for these trained networks; it says nothing about new training runs.
+  (``sign_flip_p``: ``scipy.stats.permutation_test``'s paired test, computed as one matrix product per batch
+  of resamples: scipy draws a permutation per image pair, 4 s a comparison on 10,000 images, 0.1 s here;
+  tests/test_reproduction.py checks the two agree). It asks whether the gap is more than the test set's
+  sampling noise for these trained networks; it says nothing about new training runs.
 """
 from __future__ import annotations
 
@@ -47,10 +49,22 @@ def paired_images(correct_a: np.ndarray, correct_b: np.ndarray, seed: int = 0) -
     rng = np.random.default_rng(seed)
     ci = stats.bootstrap((d,), np.mean, n_resamples=RESAMPLES, confidence_level=0.95, method="percentile",
                          rng=rng, batch=100).confidence_interval
-    perm = stats.permutation_test((a, b), lambda x, y, axis: np.mean(x - y, axis=axis), vectorized=True,
-                                  permutation_type="samples", n_resamples=RESAMPLES, rng=rng, batch=100)
-    return {"difference": diff, "low": float(ci.low), "high": float(ci.high), "p": float(perm.pvalue),
+    return {"difference": diff, "low": float(ci.low), "high": float(ci.high), "p": sign_flip_p(d, RESAMPLES, rng),
             "images": int(d.size)}
+
+
+def sign_flip_p(d: np.ndarray, resamples: int, rng: np.random.Generator, batch: int = 200) -> float:
+    """Two-sided p-value of mean(d) under the paired null (each pair's difference as likely negative as
+    positive), from ``resamples`` random sign flips: as ``scipy.stats.permutation_test`` with
+    ``permutation_type="samples"`` computes it (the +1 of a randomised test, twice the smaller tail)."""
+    d = np.asarray(d, dtype=float)
+    observed = d.mean()
+    null = np.concatenate([(rng.integers(0, 2, size=(min(batch, resamples - i), d.size)) * 2 - 1) @ d / d.size
+                           for i in range(0, resamples, batch)])
+    eps = 1e-14 * max(1.0, abs(observed))   # scipy's tolerance for ties with the observed value
+    less = (np.count_nonzero(null <= observed + eps) + 1) / (resamples + 1)
+    greater = (np.count_nonzero(null >= observed - eps) + 1) / (resamples + 1)
+    return float(min(1.0, 2 * min(less, greater)))
 
 
 def significant(p: float | None) -> bool:
