@@ -12,7 +12,7 @@ from myst_nb import glue
 
 from jst.book.results import summary_frame
 from jst.experiments.compare import load_table
-from jst.experiments.grid import Block
+from jst.experiments.grid import Block, finished
 from jst.report import plots, protocol_summary
 from jst.report.style import table
 
@@ -28,8 +28,12 @@ def show(blocks, results: Path, data_root) -> None:
             continue
         folder = b.folder(results)
         if not (folder / "table.json").exists():
-            display(Markdown(f"### {b.name}\n\nNot run yet: `{b.command(results, data_root)}`"))
-            glue(glue_key(b), "not run yet", display=False)
+            done, total = finished(b, results)
+            trials = len(list(folder.glob("tuning/*/result.json")))
+            state = (f"Under way: {done} of its {total} runs and {trials} tuning trials are finished; the same "
+                     "command continues it" if done or trials else "Not run yet")
+            display(Markdown(f"### {b.name}\n\n{state}: `{b.command(results, data_root)}`"))
+            glue(glue_key(b), "under way" if done or trials else "not run yet", display=False)
             continue
         display(Markdown(f"### {b.name}\n\nThe dense network of each seed, shared by the methods that prune a "
                          f"trained one (`{folder}`):"))
