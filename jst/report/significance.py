@@ -6,7 +6,8 @@
   per image, each method's correctness is averaged over its seeds and the two are paired. The mean
   difference gets a bootstrap 95% interval (``scipy.stats.bootstrap``) and a sign-flip permutation p-value
   (``sign_flip_p``: ``scipy.stats.permutation_test``'s paired test, computed as one matrix product per batch
-  of resamples: scipy draws a permutation per image pair, 4 s a comparison on 10,000 images, 0.1 s here;
+  of resamples: scipy draws a permutation per image pair; on 10,000 images with 2,000 resamples, one thread,
+  side by side: 3.0 s for scipy's, 0.55 s here;
   tests/test_reproduction.py checks the two agree). It asks whether the gap is more than the test set's
   sampling noise for these trained networks; it says nothing about new training runs.
 """
