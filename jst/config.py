@@ -44,6 +44,9 @@ class Config:
     optimizer: str = "sgd"
     momentum: float = 0.9
     weight_decay: float = 5e-5
+    # the training recipe's two knobs the protocol measures (#23): both off by default
+    warmup_epochs: int = 0             # linear learning-rate warm-up of every stage that trains from scratch
+    label_smoothing: float = 0.0       # of every fit() stage's cross-entropy (PyTorch's label_smoothing)
     # coarse training of the target network
     coarse_epochs: int = 100
     coarse_lr: float = 0.1
@@ -180,7 +183,8 @@ class Config:
             raise ConfigError(f"thresholds must lie in (0, 1], got {bad[0]}")
         if not 0 <= self.seed < 2 ** 32:
             raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
-        for name in ("coarse_epochs", "search_steps", "filter_epochs", "finetune_epochs", "dense_epochs"):
+        for name in ("coarse_epochs", "search_steps", "filter_epochs", "finetune_epochs", "dense_epochs",
+                     "warmup_epochs"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if any(m < 0 for m in self.search_epochs):
@@ -223,6 +227,8 @@ class Config:
         for name in ("ista_shrinkage", "slimming_shrinkage"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0 <= self.layer_floor < 1:
             raise ConfigError(f"layer_floor must be in [0, 1), got {self.layer_floor}")
         for name in ("autoprune_reach", "lstm_reach"):

@@ -99,7 +99,7 @@ def coarse_train(ctx: RunContext, target: torch.nn.Module) -> None:
     params, _ = split_parameters(target)
     joint = cfg.filter_training == "joint"
     fit(ctx, target, ctx.splits.train, stage="coarse", epochs=cfg.coarse_epochs, lr=cfg.coarse_lr,
-        schedule="cosine", params=params, val_source=ctx.splits.val,
+        schedule="cosine", warmup=cfg.warmup_epochs, params=params, val_source=ctx.splits.val,
         after_epoch=(lambda epoch: filter_epoch(ctx, target, "coarse filters", epoch)) if joint else None)
     set_trainable(target, params=True, alphas=True)
 

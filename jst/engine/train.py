@@ -39,8 +39,13 @@ def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float, momentu
     raise ValueError(f"optimizer must be sgd or adam, got {kind!r}")
 
 
-def lr_at(schedule: str, base: float, epoch: int, total: int, step: int = 20) -> float:
-    """Learning rate of 0-based ``epoch``: cosine (per epoch), step (/10 every ``step``) or constant."""
+def lr_at(schedule: str, base: float, epoch: int, total: int, step: int = 20, warmup: int = 0) -> float:
+    """Learning rate of 0-based ``epoch``: cosine (per epoch), step (/10 every ``step``) or constant. With
+    ``warmup`` epochs it first rises linearly (base/(warmup+1), ..., base*warmup/(warmup+1)) and the schedule
+    then runs over the epochs left, from ``base``."""
+    if epoch < warmup:
+        return base * (epoch + 1) / (warmup + 1)
+    epoch, total = epoch - warmup, total - warmup
     if schedule == "cosine":
         return base * 0.5 * (1 + math.cos(math.pi * epoch / max(total, 1)))
     if schedule == "step":
@@ -56,8 +61,9 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 
 def step_options(cfg) -> dict:
-    """The speed options of a config, as train_epoch's keywords."""
-    return {"amp": cfg.amp, "accum": cfg.grad_accum, "channels_last": cfg.channels_last, "sync_bn": cfg.sync_bn}
+    """The speed options and the loss's label smoothing of a config, as train_epoch's keywords."""
+    return {"amp": cfg.amp, "accum": cfg.grad_accum, "channels_last": cfg.channels_last, "sync_bn": cfg.sync_bn,
+            "label_smoothing": cfg.label_smoothing}
 
 
 def _autocast(device, amp: str):
@@ -68,9 +74,10 @@ def _autocast(device, amp: str):
 def train_epoch(model: nn.Module, source, optimizer: torch.optim.Optimizer, *, batch_size: int,
                 generator: torch.Generator, device, stage: str = "train",
                 extra_loss: Callable[[], torch.Tensor] | None = None, amp: str = "none", accum: int = 1,
-                channels_last: bool = False, sync_bn: bool = False) -> dict:
+                channels_last: bool = False, sync_bn: bool = False, label_smoothing: float = 0.0) -> dict:
     """One pass over ``source`` (this rank's share, under DDP); ``extra_loss`` (a regulariser) is added to
-    every batch's loss. ``accum`` batches make one optimizer step; ``amp`` is "bf16"/"fp16" autocast."""
+    every batch's loss. ``accum`` batches make one optimizer step; ``amp`` is "bf16"/"fp16" autocast.
+    ``label_smoothing`` smooths the cross-entropy's targets (the logged loss is that smoothed loss)."""
     model.train()
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -90,7 +97,7 @@ def train_epoch(model: nn.Module, source, optimizer: torch.optim.Optimizer, *, b
         with (net.no_sync() if not sync and net is not model else contextlib.nullcontext()):
             with _autocast(device, amp):
                 out = net(x)
-                loss = F.cross_entropy(out, y)
+                loss = F.cross_entropy(out, y, label_smoothing=label_smoothing)
                 objective = loss + extra_loss() if extra_loss is not None else loss
             if not torch.isfinite(objective):
                 raise TrainingDiverged(f"{stage}: loss is {objective.item()} at batch {step + 1}")
@@ -152,7 +159,8 @@ def predict(model: nn.Module, source, batch_size: int, device, amp: str = "none"
 
 
 def fit(ctx: RunContext, model: nn.Module, source, *, stage: str, epochs: int, lr: float,
-        schedule: str = "cosine", batch_size: int | None = None, params: list[nn.Parameter] | None = None,
+        schedule: str = "cosine", warmup: int = 0, batch_size: int | None = None,
+        params: list[nn.Parameter] | None = None,
         optimizer: torch.optim.Optimizer | None = None, extra_loss: Callable[[], torch.Tensor] | None = None,
         val_source=None, checkpoint_as: str | None = None, stream: tuple = (), record: bool = True,
         after_epoch: Callable[[int], None] | None = None) -> nn.Module:
@@ -163,6 +171,8 @@ def fit(ctx: RunContext, model: nn.Module, source, *, stage: str, epochs: int, l
     ``after_epoch(epoch)`` runs after each epoch's training, before its checkpoint (JST trains its filter
     weights on Dval there during coarse training); it must keep its state in the model. A recorded stage
     logs its accuracy on ``val_source`` (default Dval) every epoch: the curve convergence is judged on.
+    ``warmup``: epochs of linear learning-rate warm-up before ``schedule`` (the stages that train from
+    scratch pass ``cfg.warmup_epochs``).
     Returns the trained model (also left in ``model``)."""
     cfg = ctx.cfg
     batch_size = batch_size or cfg.batch_size
@@ -182,7 +192,7 @@ def fit(ctx: RunContext, model: nn.Module, source, *, stage: str, epochs: int, l
                disable=None if distributed.is_main() else True)
     for epoch in bar:
         t0 = time.perf_counter()
-        set_lr(optimizer, lr_at(schedule, lr, epoch, epochs, cfg.finetune_step))
+        set_lr(optimizer, lr_at(schedule, lr, epoch, epochs, cfg.finetune_step, warmup))
         stats = train_epoch(model, source, optimizer, batch_size=batch_size, device=ctx.device,
                             stage=f"{stage} epoch {epoch + 1}", extra_loss=extra_loss,
                             generator=generator(cfg.seed, *(stream or (stage,)), epoch), **step_options(cfg))

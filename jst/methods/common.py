@@ -34,7 +34,7 @@ def pretrain(ctx: RunContext, model: nn.Module, source=None, stage: str = "pretr
     if cfg.dense_from:
         return load_dense(cfg, model).to(ctx.device)
     return fit(ctx, model, source if source is not None else ctx.splits.full_train, stage=stage,
-               epochs=cfg.coarse_epochs, lr=cfg.coarse_lr, schedule="cosine", params=params)
+               epochs=cfg.coarse_epochs, lr=cfg.coarse_lr, schedule="cosine", warmup=cfg.warmup_epochs, params=params)
 
 
 def dense_source(cfg, own: str) -> str:

@@ -10,5 +10,5 @@ def run_dense(ctx: RunContext) -> dict:
     cfg = ctx.cfg
     model = dense_network(ctx)
     fit(ctx, model, ctx.splits.full_train, stage="dense", epochs=cfg.dense_epochs, lr=cfg.coarse_lr,
-        schedule="cosine")
+        schedule="cosine", warmup=cfg.warmup_epochs)
     return outcome(model, model, "this run")

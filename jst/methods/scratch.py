@@ -53,7 +53,8 @@ def run_scratch(ctx: RunContext) -> dict:
     if cfg.scratch_epoch_cap > 0:
         factor = min(factor, cfg.scratch_epoch_cap)
     epochs = max(1, round(cfg.dense_epochs * factor))
-    fit(ctx, model, ctx.splits.full_train, stage="scratch", epochs=epochs, lr=cfg.coarse_lr, schedule="cosine")
+    fit(ctx, model, ctx.splits.full_train, stage="scratch", epochs=epochs, lr=cfg.coarse_lr, schedule="cosine",
+        warmup=cfg.warmup_epochs)
     mechanism = {"acted": None, "reason": "Scratch-B prunes nothing itself: it trains the architecture of "
                  f"{cfg.scratch_from} from scratch; that run's record holds the pruning evidence"}
     return outcome(model, None, "none: see the source run (scratch_from)", mechanism=mechanism,

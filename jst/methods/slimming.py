@@ -53,7 +53,8 @@ def l1_strength(ctx: RunContext) -> float:
     if cfg.slimming_lambda_schedule == "fixed":
         return cfg.slimming_lambda
     per_epoch = planned_steps(ctx) / max(1, cfg.coarse_epochs)
-    lr_sum = per_epoch * sum(lr_at("cosine", cfg.coarse_lr, e, cfg.coarse_epochs) for e in range(cfg.coarse_epochs))
+    lr_sum = per_epoch * sum(lr_at("cosine", cfg.coarse_lr, e, cfg.coarse_epochs, warmup=cfg.warmup_epochs)
+                             for e in range(cfg.coarse_epochs))
     return cfg.slimming_shrinkage * (1 - cfg.momentum) / lr_sum if lr_sum > 0 else cfg.slimming_lambda
 
 
@@ -103,7 +104,7 @@ def run_slimming(ctx: RunContext) -> dict:
     with optimizer_hooks(pre=l1_subgradient):
         # from scratch, as Liu et al. train with the penalty (never from the shared dense network)
         fit(ctx, model, ctx.splits.full_train, stage="sparsity", epochs=cfg.coarse_epochs, lr=cfg.coarse_lr,
-            schedule="cosine")
+            schedule="cosine", warmup=cfg.warmup_epochs)
     scores, flops = bn_scale(model), flops_model(ctx, model)
     keep, threshold = keep_global(scores, flops, cfg.flops_target, cfg.min_channels, floor=cfg.layer_floor)
     kept = {n: set(k.tolist()) for n, k in keep.items()}
