@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from jst.engine.runlog import RunLog
 from jst.experiments import grid
 from jst.report.ablations import SCRATCH_B, ablation_outcomes, ablations, identical_variants
 from jst.report.claims import claims
@@ -21,7 +22,7 @@ from jst.report.prose import glue_key, pasted_numbers
 from jst.report.records import is_record, read_record, read_records
 from jst.report.sparsity_reach import sparsity_reach
 from jst.report.style import best_cells, styled
-from jst.report.training import lr_probe
+from jst.report.training import lr_probe, schedule_probe
 from jst.report.verdicts import NOT_DISTINGUISHABLE, decide
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -308,6 +309,17 @@ def test_the_vgg16_block_trains_at_the_largest_probed_rate_at_which_the_dense_ne
     assert not dense.loc[0.1, "learns"] and dense.loc[0.1, "last train acc (%)"] < 15   # PAPER.md's rate collapsed
     assert probe[probe["method"] == "jst"]["learns"].all()                              # JST's network trained at 0.1
     assert grid.CIFAR_VGG16.overrides["coarse_lr"] == max(dense.index[dense["learns"]])
+
+
+def test_the_schedule_probes_judge_each_dense_curve_by_the_plateau_rule():
+    folder = RESULTS / "schedule_probe" / "cifar10_sample-resnet20"
+    probe = schedule_probe(folder)
+    assert len(probe) >= 2
+    for r in read_records(folder):
+        assert r.method == "dense" and r.data["val_held_out"] and r.data["train"] == 4068   # Dval held out
+        curve = [e for e in RunLog(r.folder / "log.jsonl").read() if e.get("stage") == "dense"]
+        assert len(curve) == r.config["dense_epochs"] and all("val_acc" in e for e in curve)
+    assert (probe["plateaued"] == (probe["Dval gain, last 20% (points)"] < 0.5)).all()
 
 
 def test_sparsity_reach_sums_the_l1_steps_of_slimmings_sparsity_stage(data_root):

@@ -47,6 +47,7 @@ RECORD_KINDS = {
     "mechanism": "the mechanisms at work",
     "cpu": "pipeline acceptance runs",
     "lr_probe": "learning-rate probe: not a result",
+    "schedule_probe": "dense schedule probes (#23): not a result",
     "autoprune-unstructured": "AutoPrune, unstructured",
 }
 

@@ -1,5 +1,5 @@
-"""How the grid's runs were trained: the schedules the presets set, and the learning-rate probe that chose
-the VGG-16 block's rate."""
+"""How the grid's runs were trained: the schedules the presets set, the learning-rate probe that chose
+the VGG-16 block's rate, and the schedule probes that look for the cheapest dense schedule that plateaus."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,3 +40,18 @@ def lr_probe(folder: str | Path) -> pd.DataFrame:
                      "last train acc (%)": 100 * epochs[-1]["train_acc"],
                      "learns": epochs[-1]["train_acc"] > 2 / r.data["num_classes"]})
     return pd.DataFrame(rows).sort_values(["method", "lr"], ascending=[True, False], ignore_index=True)
+
+
+def schedule_probe(folder: str | Path) -> pd.DataFrame:
+    """The schedule probes (#23: the cheapest schedule per benchmark whose dense network plateaus on Dval): each
+    dense run's recipe, the CPU minutes it took, and its Dval curve judged by ``jst.engine.convergence``. Dval
+    only: the test accuracy is not read, as the schedule is chosen here."""
+    rows = []
+    for r in read_records(folder):
+        cfg, stage = r.config, r.convergence["stages"]["dense"]
+        rows.append({"run": r.name, "epochs": cfg["dense_epochs"], "batch": cfg["batch_size"], "lr": cfg["coarse_lr"],
+                     "warm-up epochs": cfg.get("warmup_epochs", 0), "label smoothing": cfg.get("label_smoothing", 0.0),
+                     "training images": r.data["train"], "wall minutes (one thread)": r.wall_time_s / 60,
+                     "Dval gain, last 20% (points)": stage["gain_points"], "± (s.e.)": stage["gain_se_points"],
+                     "plateaued": stage["plateaued"], "final Dval acc (%)": 100 * stage["final_val_acc"]})
+    return pd.DataFrame(rows).sort_values(["epochs", "batch", "run"], ignore_index=True)
