@@ -33,7 +33,7 @@ def test_bad_recipe_values_are_refused(field, value, data_root):
 
 
 class _Batches:
-    """A fixed batch of real-looking data, as a training source."""
+    """One fixed batch of random inputs as a training source: the loss alone is under test here."""
 
     def __init__(self, x, y):
         self.x, self.y = x, y
