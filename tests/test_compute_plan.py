@@ -38,3 +38,21 @@ def test_the_plan_counts_every_run_and_the_epochs_each_trains(dense_run):
     dense = sum(o["dense_epochs"] for m, _, _ in runs if m == "dense")
     assert dense == 3 * o["dense_epochs"] and row["epochs trained"] > dense
     assert row["CPU hours (planned)"] > 0 and row["overhead factor"] is None     # no run of the block finished
+
+
+def test_an_image_folders_speed_is_read_from_its_own_folders_dense_run_at_the_blocks_batch(data_root, tmp_path):
+    """The CIFAR-10 sample block (``Block.data``) is timed by a dense run on that folder, at its batch size."""
+    from jst.config import make_config
+    from jst.engine.pipeline import run
+    folder = data_root / "cifar10-sample"
+    cfg = make_config("smoke", "resnet20", method="dense", dataset="imagefolder", data_root=str(folder),
+                      flops_target=1.0, seed=0, device="cpu", holdout_val=True, batch_size=32, dense_epochs=1,
+                      max_train_samples=200, max_test_samples=100)
+    run(cfg, tmp_path / "dense")
+    per_image, source = seconds_per_epoch("cifar10-sample", "resnet20", tmp_path, batch_size=32)
+    assert source == str(tmp_path / "dense") and per_image > 0
+    assert seconds_per_epoch("cifar10-sample", "resnet20", tmp_path, batch_size=128) is None   # another batch
+    assert seconds_per_epoch("imagefolder-elsewhere", "resnet20", tmp_path) is None            # another folder
+    b = grid.GRID_CIFAR_RESNET20
+    row = compute_plan([b], tmp_path).iloc[0]
+    assert row["speed measured on"] == source and row["CPU hours (planned)"] > 0

@@ -39,15 +39,20 @@ def compute_spent(blocks, results_root: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def seconds_per_epoch(dataset: str, arch: str, results_root: str | Path) -> tuple[float, str] | None:
+def seconds_per_epoch(dataset: str, arch: str, results_root: str | Path,
+                      batch_size: int | None = None) -> tuple[float, str] | None:
     """Measured seconds per epoch of one training image set (seconds per image x the image count), from the
-    newest dense run of ``dataset``/``arch`` under ``results_root`` whose log times its epochs: (seconds per
-    image, the run it was read from); None when no such run exists."""
+    newest dense run of ``dataset`` (a dataset, or an ImageFolder's folder name: ``RunRecord.benchmark``) and
+    ``arch`` under ``results_root`` whose log times its epochs (trained at ``batch_size``, when given: a
+    CPU's speed per image depends on it): (seconds per image, the run it was read from); None when no such
+    run exists."""
     import json
     import statistics
     best = None
     for record in read_records(results_root, recursive=True):
-        if record.method != "dense" or record.dataset != dataset or record.arch != arch:
+        if record.method != "dense" or record.benchmark != dataset or record.arch != arch:
+            continue
+        if batch_size is not None and record.config.get("batch_size") != batch_size:
             continue
         log = record.folder / "log.jsonl"
         if not log.exists():
@@ -76,7 +81,7 @@ def compute_plan(blocks, results_root: str | Path, measured_root: str | Path | N
         if not isinstance(b, Block):
             continue
         o = b.overrides
-        speed = seconds_per_epoch(b.data or b.dataset, b.arch, measured_root or results_root)
+        speed = seconds_per_epoch(b.data or b.dataset, b.arch, measured_root or results_root, o.get("batch_size"))
         runs = plan(list(b.methods), list(b.seeds), list(b.flops_targets), share_dense=b.share_dense)
         trials = sum(len(TRIALS[m]) - 1 for m in b.methods if m in TRIALS) if b.tuned else 0
         epochs = 0.0

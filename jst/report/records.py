@@ -67,6 +67,13 @@ class RunRecord:
         return self.folder.name
 
     @property
+    def benchmark(self) -> str:
+        """The data the run trained on: the dataset's name, or for an ImageFolder its folder's name (the
+        grid's ``Block.data``, e.g. ``cifar10-sample``)."""
+        root = self.config.get("data_root")
+        return Path(root).name if self.dataset == "imagefolder" and root else self.dataset
+
+    @property
     def test_acc(self) -> float:
         return self.pruned.test_acc
 
