@@ -123,3 +123,34 @@ def test_sensitivity_of_the_converged_dense_network(block, data_root):
     # the unpruned network on the held-out Dval is the dense run's last Dval measurement
     assert df["base_acc"].iloc[0] == pytest.approx(dense["convergence"]["stages"]["dense"]["final_val_acc"])
     assert "--first-grid" not in sens.command(root, data_root)
+
+
+def test_a_block_under_way_reports_the_targets_whose_runs_have_all_finished(block, tmp_path, monkeypatch):
+    """Before a block's table exists, the book shows each FLOPs target whose every run has finished, read from
+    the records alike, and glues its verdict as partial; an unfinished target is not shown."""
+    import shutil
+
+    from jst.book import protocol_grid
+    from jst.experiments.compare import rows
+    from jst.report.protocol_summary import methods_table
+    b, root = block
+    finished_table = methods_table(b.folder(root), 0.5)
+    under_way = grid.Block(b.name, b.dataset, b.arch, methods=b.methods, seeds=b.seeds, flops_targets=(0.5, 0.25),
+                           scale=b.scale, overrides=b.overrides, out=b.out, tuned=True)
+    folder = under_way.folder(tmp_path)
+    shutil.copytree(b.folder(root), folder)
+    (folder / "table.json").unlink()
+    assert under_way.complete_targets(tmp_path) == [0.5]
+    (folder / "l1norm-f0.5-s1" / "result.json").unlink()                       # one run of the target unfinished
+    assert under_way.complete_targets(tmp_path) == []
+    shutil.copy(b.folder(root) / "l1norm-f0.5-s1" / "result.json", folder / "l1norm-f0.5-s1" / "result.json")
+    partial = rows(folder, under_way.methods, under_way.seeds, [0.5])
+    assert methods_table(folder, 0.5, partial).equals(finished_table)
+    glued, shown = {}, []
+    monkeypatch.setattr(protocol_grid, "glue", lambda key, value, display: glued.update({key: value}))
+    monkeypatch.setattr(protocol_grid, "display", shown.append)
+    protocol_grid.show([under_way], tmp_path, "data")
+    text = " ".join(s.data for s in shown if isinstance(s, protocol_grid.Markdown))
+    assert "At 0.5 of the dense FLOPs" in text and "At 0.25" not in text and "Under way" in text
+    assert glued[protocol_grid.glue_key(under_way)].endswith("(at FLOPs 0.5; the block's other targets are under way)")
+    assert not (folder / "table.json").exists()                                 # reading writes nothing

@@ -130,7 +130,21 @@ def save_request(out, methods, seeds, flops_targets, *, dataset: str, arch: str,
 
 
 def table(out, methods, seeds, flops_targets) -> list[dict]:
-    """Aggregate the finished runs under ``out`` into rows; writes table.csv and table.json."""
+    """Aggregate the finished runs under ``out`` into rows (``rows``); writes table.csv and table.json."""
+    out = Path(out)
+    found = rows(out, methods, seeds, flops_targets)
+    checkpoint.save_json(found, out / "table.json")
+    with open(out / "table.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in found:
+            writer.writerow({k: (";".join(map(str, v)) if isinstance(v, list) else v) for k, v in row.items()})
+    return found
+
+
+def rows(out, methods, seeds, flops_targets) -> list[dict]:
+    """One row per method and FLOPs target with finished runs under ``out``: mean and std over its seeds of
+    every metric, and which runs they are; writes nothing (a block under way is read this way)."""
     out = Path(out)
     rows = []
     for target in flops_targets:
@@ -149,12 +163,6 @@ def table(out, methods, seeds, flops_targets) -> list[dict]:
             row.update(dataset=records[0].dataset, arch=records[0].arch, scale=records[0].scale,
                        seeds=[r.seed for r in records], runs=[r.name for r in records])
             rows.append(row)
-    checkpoint.save_json(rows, out / "table.json")
-    with open(out / "table.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (";".join(map(str, v)) if isinstance(v, list) else v) for k, v in row.items()})
     return rows
 
 

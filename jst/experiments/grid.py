@@ -73,6 +73,14 @@ class Block:
         return [self.folder(results_root) / run_name(m, t, s) for m, t, s in
                 plan(list(self.methods), list(self.seeds), list(self.flops_targets))]
 
+    def complete_targets(self, results_root: str | Path) -> list[float]:
+        """The FLOPs targets whose every run has finished (the seeds' dense runs and Scratch-B's included): what a
+        block under way can already report."""
+        folder = self.folder(results_root)
+        return [t for t in self.flops_targets if all(
+            is_record(folder / run_name(m, target, s))
+            for m, target, s in plan(list(self.methods), list(self.seeds), [t], share_dense=self.share_dense))]
+
     def method_overrides(self, results_root: str | Path) -> dict[str, dict]:
         """The tuned values per method ({} for a block that is not tuned, or not yet)."""
         from jst.experiments.tuning import chosen_values

@@ -57,29 +57,30 @@ def mechanism_label(folder: Path, runs: list[str]) -> str:
     return mechanism_summary([read_record(folder / name) for name in runs])
 
 
-def comparison(folder: str | Path, flops_target: float | None = None) -> pd.DataFrame:
-    """One row per method (at ``flops_target``; every target when None) with (mean, std) pairs over seeds:
+def comparison(folder: str | Path, flops_target: float | None = None, rows: list[dict] | None = None) -> pd.DataFrame:
+    """One row per method (at ``flops_target``; every target when None) of the folder's ``table.json`` (or of
+    ``rows``, ``jst.experiments.compare.rows`` of a block under way) with (mean, std) pairs over seeds:
     test accuracy, FLOPs and parameters kept, CPU latency speed-up over dense at batch 1 and 64 (dense: 1
     by definition, when timed), wall time of the whole run, the hardware it ran on, and whether the
     method's own mechanism did the pruning (``mechanism_label``)."""
     folder = Path(folder)
-    rows = []
+    out = []
     timed = (folder / "latency.json").exists()
-    for r in load_table(folder):
+    for r in load_table(folder) if rows is None else rows:
         if flops_target is not None and abs(r["flops_target"] - flops_target) > 1e-9:
             continue
         reference = (1.0, 0.0) if r["method"] == "dense" and timed else None
-        rows.append({"method": r["method"], "FLOPs target": r["flops_target"], "seeds": r["n_seeds"],
-                     "test acc (%)": (100 * r["test_acc_mean"], 100 * r["test_acc_std"]),
-                     "FLOPs kept": (r["flops_ratio_mean"], r["flops_ratio_std"]),
-                     "params kept": (r["params_ratio_mean"], r["params_ratio_std"]),
-                     "speed-up b1": reference or mean_std(_speedups(folder, r["runs"], "1")),
-                     "speed-up b64": reference or mean_std(_speedups(folder, r["runs"], "64")),
-                     "wall time (min)": (r["wall_time_s_mean"] / 60, r["wall_time_s_std"] / 60),
-                     "hardware": _hardware(folder, r["runs"]), "meets budget": r["meets_budget"],
-                     "mechanism": mechanism_label(folder, r["runs"]),
-                     "runs": ", ".join(r["runs"])})
-    df = pd.DataFrame(rows)
+        out.append({"method": r["method"], "FLOPs target": r["flops_target"], "seeds": r["n_seeds"],
+                    "test acc (%)": (100 * r["test_acc_mean"], 100 * r["test_acc_std"]),
+                    "FLOPs kept": (r["flops_ratio_mean"], r["flops_ratio_std"]),
+                    "params kept": (r["params_ratio_mean"], r["params_ratio_std"]),
+                    "speed-up b1": reference or mean_std(_speedups(folder, r["runs"], "1")),
+                    "speed-up b64": reference or mean_std(_speedups(folder, r["runs"], "64")),
+                    "wall time (min)": (r["wall_time_s_mean"] / 60, r["wall_time_s_std"] / 60),
+                    "hardware": _hardware(folder, r["runs"]), "meets budget": r["meets_budget"],
+                    "mechanism": mechanism_label(folder, r["runs"]),
+                    "runs": ", ".join(r["runs"])})
+    df = pd.DataFrame(out)
     df.attrs["folder"] = str(folder)   # where ``pair`` reads the runs' records and predictions
     return df
 

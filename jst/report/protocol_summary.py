@@ -36,44 +36,45 @@ def dense_evidence(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def methods_table(folder: Path, flops_target: float) -> pd.DataFrame:
-    """One row per method at ``flops_target``: seeds, test accuracy and FLOPs kept (mean +- std), training
-    budget (epochs-equivalent), the tuned values, the mechanism, and how many runs meet the protocol."""
-    df = comparison(folder, flops_target)
+def methods_table(folder: Path, flops_target: float, rows: list[dict] | None = None) -> pd.DataFrame:
+    """One row per method at ``flops_target`` (of the block's table, or of ``rows``: ``comparison``): seeds,
+    test accuracy and FLOPs kept (mean +- std), training budget (epochs-equivalent), the tuned values, the
+    mechanism, and how many runs meet the protocol."""
+    df = comparison(folder, flops_target, rows)
     tuned = chosen_values(folder)
-    rows = []
+    out = []
     for _, row in df.iterrows():
         records = list(runs_by_seed(folder, row["runs"]).values())
         budgets = [r.raw.get("training", {}).get("epochs_equivalent") for r in records]
-        rows.append({"method": row["method"], "seeds": row["seeds"],
-                     "test acc (%)": "{:.2f} ± {:.2f}".format(*row["test acc (%)"]),
-                     "FLOPs kept": "{:.3f} ± {:.3f}".format(*row["FLOPs kept"]),
-                     "budget (epochs)": f"{statistics.fmean(budgets):.1f}" if None not in budgets else "unknown",
-                     "tuned": ", ".join(f"{k}={v}" for k, v in tuned.get(row["method"], {}).items()) or "-",
-                     "mechanism": row["mechanism"],
-                     "protocol met": f"{sum(not problems(r) for r in records)}/{len(records)}"})
-    return pd.DataFrame(rows)
+        out.append({"method": row["method"], "seeds": row["seeds"],
+                    "test acc (%)": "{:.2f} ± {:.2f}".format(*row["test acc (%)"]),
+                    "FLOPs kept": "{:.3f} ± {:.3f}".format(*row["FLOPs kept"]),
+                    "budget (epochs)": f"{statistics.fmean(budgets):.1f}" if None not in budgets else "unknown",
+                    "tuned": ", ".join(f"{k}={v}" for k, v in tuned.get(row["method"], {}).items()) or "-",
+                    "mechanism": row["mechanism"],
+                    "protocol met": f"{sum(not problems(r) for r in records)}/{len(records)}"})
+    return pd.DataFrame(out)
 
 
-def jst_against_others(folder: Path, flops_target: float) -> pd.DataFrame:
+def jst_against_others(folder: Path, flops_target: float, rows: list[dict] | None = None) -> pd.DataFrame:
     """JST against every other method at ``flops_target``, and Scratch-B against dense (the undertraining
     check), each decided by the one rule."""
-    df = comparison(folder, flops_target)
-    rows = []
+    df = comparison(folder, flops_target, rows)
+    out = []
     others = [m for m in df["method"] if m not in ("jst",)]
     for a, b in [("jst", m) for m in others] + [("scratch", "dense")]:
         p = pair(df, a, b)
         if p:
-            rows.append({"comparison": f"{a} vs {b}", "seeds": p["seeds"], "tests": p["tests"],
-                         "verdict": p["verdict"]})
-    return pd.DataFrame(rows)
+            out.append({"comparison": f"{a} vs {b}", "seeds": p["seeds"], "tests": p["tests"],
+                        "verdict": p["verdict"]})
+    return pd.DataFrame(out)
 
 
-def verdict_sentence(folder: str | Path, flops_target: float) -> str:
+def verdict_sentence(folder: str | Path, flops_target: float, rows: list[dict] | None = None) -> str:
     """JST's standing in one block at one FLOPs target, in words, from ``jst_against_others`` (the methods named
     as the book names them)."""
     from jst.report.style import METHOD_NAMES
-    df = jst_against_others(Path(folder), flops_target)
+    df = jst_against_others(Path(folder), flops_target, rows)
     if df.empty:
         return "JST has not run here yet"
     groups: dict[str, list[str]] = {"ahead of": [], "behind": [], "not distinguishable from": []}
