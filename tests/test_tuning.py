@@ -154,3 +154,21 @@ def test_a_block_under_way_reports_the_targets_whose_runs_have_all_finished(bloc
     assert "At 0.5 of the dense FLOPs" in text and "At 0.25" not in text and "Under way" in text
     assert glued[protocol_grid.glue_key(under_way)].endswith("(at FLOPs 0.5; the block's other targets are under way)")
     assert not (folder / "table.json").exists()                                 # reading writes nothing
+
+
+def test_an_ablation_block_takes_the_main_blocks_tuned_values_and_waits_for_them(block, tmp_path, data_root):
+    from jst.engine.errors import JstError
+    b, root = block
+    chosen = json.loads((b.folder(root) / "tuning.json").read_text())["methods"]
+    variant = grid.Block(f"{b.name}-variant", b.dataset, b.arch, methods=("l1norm",), seeds=(0,), scale=b.scale,
+                         overrides={"holdout_val": True}, out="grid/ablations/x/variant", tuned_by=str(b.relative))
+    assert variant.method_overrides(root) == {"l1norm": chosen["l1norm"]["values"]}   # its own methods only
+    assert "--set-for l1norm:" in variant.command(root, data_root)
+    with pytest.raises(JstError, match="tuning has not run"):
+        variant.run(tmp_path, data_root, "cpu")                    # no main block under this root: refused
+    assert not variant.folder(tmp_path).exists()
+    assert grid.is_ablation(variant) and grid.block_name(variant) == "ablation-variant"
+    main = grid.GRID_CIFAR_RESNET20
+    for a in grid.PROTOCOL_ABLATIONS:   # the protocol's ablations: the main block's protocol, JST alone
+        assert a.methods == ("jst",) and a.tuned_by == str(main.relative) and not a.share_dense
+        assert all(a.overrides[k] == v for k, v in main.overrides.items() if k != "share_dense")

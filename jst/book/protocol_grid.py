@@ -13,7 +13,7 @@ from myst_nb import glue
 from jst.book.results import summary_frame
 from jst.experiments.compare import load_table
 from jst.experiments.compare import rows as compare_rows
-from jst.experiments.grid import Block, finished
+from jst.experiments.grid import Block, finished, is_ablation
 from jst.report import plots, protocol_summary
 from jst.report.style import table
 
@@ -27,7 +27,7 @@ def show(blocks, results: Path, data_root) -> None:
     block under way from the FLOPs targets whose runs have all finished (the rest: how far it has got and
     the command that continues it); a block not run yet: its command."""
     for b in blocks:
-        if not isinstance(b, Block):
+        if not isinstance(b, Block) or is_ablation(b):
             continue
         folder = b.folder(results)
         rows, targets, note = None, list(b.flops_targets), ""
@@ -68,3 +68,9 @@ def show(blocks, results: Path, data_root) -> None:
         if rows is not None:
             verdict += f" (at FLOPs {first:g}; the block's other targets are under way)"
         glue(glue_key(b), verdict, display=False)
+    ablations = [b for b in blocks if is_ablation(b)]
+    if ablations:
+        done = [finished(b, results) for b in ablations]
+        display(Markdown(f"### The ablations on the main block\n\nJST with one reconstructed choice changed, "
+                         f"{len(ablations)} variants: {sum(d for d, _ in done)} of their {sum(t for _, t in done)} "
+                         "runs are finished (`python -m jst.experiments --list` names each block's command)."))

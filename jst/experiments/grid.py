@@ -56,6 +56,7 @@ class Block:
     out: str = ""                       # folder under the results root; "" for compare/<name>-<scale>
     scale: str = SCALE
     tuned: bool = False                 # each method's key hyper-parameter chosen on Dval first (tuning.py)
+    tuned_by: str = ""                  # or: the block folder (under the results root) whose choice it takes
 
     @property
     def share_dense(self) -> bool:
@@ -82,8 +83,12 @@ class Block:
             for m, target, s in plan(list(self.methods), list(self.seeds), [t], share_dense=self.share_dense))]
 
     def method_overrides(self, results_root: str | Path) -> dict[str, dict]:
-        """The tuned values per method ({} for a block that is not tuned, or not yet)."""
+        """The tuned values per method ({} for a block that is not tuned, or not yet); a block ``tuned_by``
+        another takes that block's values for its own methods."""
         from jst.experiments.tuning import chosen_values
+        if self.tuned_by:
+            chosen = chosen_values(Path(results_root) / self.tuned_by)
+            return {m: v for m, v in chosen.items() if m in self.methods}
         return chosen_values(self.folder(results_root)) if self.tuned else {}
 
     def command(self, results_root: str | Path, data_root: str | Path) -> str:
@@ -116,6 +121,9 @@ class Block:
         from jst.experiments.tuning import reuse_chosen_trials, tune
         folder = self.folder(results_root)
         root = data_root / self.data if self.data else data_root
+        if self.tuned_by and not (Path(results_root) / self.tuned_by / "tuning.json").exists():
+            raise JstError(f"{self.name}: takes its tuned values from {Path(results_root) / self.tuned_by}, whose "
+                           "tuning has not run; run that block first")
         if self.tuned:
             with lock.hold(folder):
                 tune(self, results_root, root, device, jobs)
@@ -267,13 +275,27 @@ CIFAR_RECIPE = {"batch_size": 32, "coarse_lr": 0.05, "warmup_epochs": 2, "label_
                 "coarse_epochs": 60, "finetune_batch_size": 32}
 GRID_CIFAR_RESNET20 = _grid("cifar10_sample-resnet20", "imagefolder", "resnet20",
                             protocol(60, 100.0, **CIFAR_RECIPE), data="cifar10-sample", flops_targets=(0.5, 0.7, 0.3))
-PROTOCOL_GRID: list[Block | Sensitivity] = [GRID_MNIST_LENET5, GRID_MNIST_LENET300, GRID_CIFAR_RESNET20]
+# The ablations on the main block (block 5): JST alone with one reconstructed choice changed, its protocol and
+# tuned values otherwise; "frozen_filter_weights" is the random-selection variant. JST starts from no dense run.
+PROTOCOL_ABLATIONS = [
+    Block(f"{GRID_CIFAR_RESNET20.name}-{name}", "imagefolder", "resnet20", data="cifar10-sample", methods=("jst",),
+          overrides={**{k: v for k, v in GRID_CIFAR_RESNET20.overrides.items() if k != "share_dense"}, **o},
+          out=f"{GRID_ROOT}/ablations/{GRID_CIFAR_RESNET20.relative.name}/{name}",
+          tuned_by=str(GRID_CIFAR_RESNET20.relative))
+    for name, o in ABLATIONS.items()]
+PROTOCOL_GRID: list[Block | Sensitivity] = [
+    GRID_MNIST_LENET5, GRID_MNIST_LENET300, GRID_CIFAR_RESNET20,
+    Sensitivity("cifar10_sample-resnet20", GRID_CIFAR_RESNET20, network="dense"), *PROTOCOL_ABLATIONS]
+
+
+def is_ablation(b: Block | Sensitivity) -> bool:
+    return isinstance(b, Block) and "ablations/" in b.out
 
 
 def block_name(b: Block | Sensitivity) -> str:
     if isinstance(b, Sensitivity):
         return f"sensitivity-{b.name}"
-    return f"ablation-{Path(b.out).name}" if b.out.startswith("ablations/") else b.name
+    return f"ablation-{Path(b.out).name}" if is_ablation(b) else b.name
 
 
 def finished(b: Block | Sensitivity, results_root: str | Path) -> tuple[int, int]:
@@ -360,7 +382,8 @@ def _run_blocks(blocks, results, shown, data_root: Path, device: str, jobs: int 
     return 0
 
 
-__all__ = ["Block", "Sensitivity", "BLOCKS", "PROTOCOL_GRID", "ABLATIONS", "finished", "block_name", "protocol"]
+__all__ = ["Block", "Sensitivity", "BLOCKS", "PROTOCOL_GRID", "PROTOCOL_ABLATIONS", "ABLATIONS", "finished",
+           "block_name", "is_ablation", "protocol"]
 
 if __name__ == "__main__":
     sys.exit(main())
