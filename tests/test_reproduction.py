@@ -119,6 +119,14 @@ def test_the_paired_image_test_must_agree_before_a_gap_counts():
     assert d["images 95% interval (points)"][0] > 1.5 and d["difference (points)"] == pytest.approx(3.0)
 
 
+def test_holms_adjustment_steps_down_the_ranked_p_values():
+    from jst.report.significance import holm
+    # ranked 0.005 x 4, 0.01 x 3, 0.03 x 2, 0.04 x 1, each at least the one before it (step-down)
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, None, 0.9]) == [pytest.approx(1.0), None, pytest.approx(1.0)]    # capped; a gap stays
+    assert holm([0.049]) == [pytest.approx(0.049)]                                     # a family of one
+
+
 def test_the_sign_flip_test_is_scipys_paired_permutation_test():
     from jst.report.significance import sign_flip_p
     rng = np.random.default_rng(1)

@@ -17,6 +17,8 @@ import pandas as pd
 from jst.experiments.tuning import chosen_values
 from jst.report.comparisons import comparison, pair, runs_by_seed
 from jst.report.protocol import problems
+from jst.report.significance import holm, significant
+from jst.report.verdicts import NOT_DISTINGUISHABLE
 
 
 def dense_evidence(folder: Path) -> pd.DataFrame:
@@ -58,15 +60,23 @@ def methods_table(folder: Path, flops_target: float, rows: list[dict] | None = N
 
 def jst_against_others(folder: Path, flops_target: float, rows: list[dict] | None = None) -> pd.DataFrame:
     """JST against every other method at ``flops_target``, and Scratch-B against dense (the undertraining
-    check), each decided by the one rule."""
+    check), each decided by the one rule; and JST's verdicts again with both tests' p-values adjusted by
+    Holm's method over JST's comparisons (the family the block tests at once)."""
     df = comparison(folder, flops_target, rows)
+    wanted = [("jst", m) for m in df["method"] if m != "jst"] + [("scratch", "dense")]
+    pairs = [(a, b, p) for a, b in wanted if (p := pair(df, a, b))]
+    family = [p for a, _, p in pairs if a == "jst"]
+    adjusted = {id(p): ps for p, ps in zip(family, zip(holm([p["welch p"] for p in family]),
+                                                       holm([p["images p"] for p in family])))}
     out = []
-    others = [m for m in df["method"] if m not in ("jst",)]
-    for a, b in [("jst", m) for m in others] + [("scratch", "dense")]:
-        p = pair(df, a, b)
-        if p:
-            out.append({"comparison": f"{a} vs {b}", "seeds": p["seeds"], "tests": p["tests"],
-                        "verdict": p["verdict"]})
+    for a, b, p in pairs:
+        row = {"comparison": f"{a} vs {b}", "seeds": p["seeds"], "tests": p["tests"], "verdict": p["verdict"],
+               "verdict, Holm-adjusted": "-"}       # Scratch-B against dense: a check, not one of JST's family
+        if id(p) in adjusted:
+            welch_p, images_p = adjusted[id(p)]
+            kept = significant(welch_p) and (p["images p"] is None or significant(images_p))
+            row["verdict, Holm-adjusted"] = p["verdict"] if kept else NOT_DISTINGUISHABLE
+        out.append(row)
     return pd.DataFrame(out)
 
 
@@ -77,22 +87,27 @@ def verdict_sentence(folder: str | Path, flops_target: float, rows: list[dict] |
     df = jst_against_others(Path(folder), flops_target, rows)
     if df.empty:
         return "JST has not run here yet"
-    groups: dict[str, list[str]] = {"ahead of": [], "behind": [], "not distinguishable from": []}
-    seeds = set()
-    for _, r in df[df["comparison"].str.startswith("jst vs ")].iterrows():
-        other = r["comparison"].removeprefix("jst vs ")
-        name = METHOD_NAMES.get(other, other)
-        seeds.add(int(r["seeds"]))
-        key = ("ahead of" if r["verdict"] == "jst ahead" else "behind" if r["verdict"] == f"{other} ahead"
-               else "not distinguishable from")
-        groups[key].append(name)
-    parts = [f"{k} {_listed(v)}" for k, v in groups.items() if v]
+    jst = df[df["comparison"].str.startswith("jst vs ")]
+    seeds = {int(n) for n in jst["seeds"]}
+
+    def standing(column: str) -> list[str]:
+        groups: dict[str, list[str]] = {"ahead of": [], "behind": [], "not distinguishable from": []}
+        for _, r in jst.iterrows():
+            other = r["comparison"].removeprefix("jst vs ")
+            key = ("ahead of" if r[column] == "jst ahead" else "behind" if r[column] == f"{other} ahead"
+                   else "not distinguishable from")
+            groups[key].append(METHOD_NAMES.get(other, other))
+        return [f"{k} {_listed(v)}" for k, v in groups.items() if v]
+
+    parts, corrected = standing("verdict"), standing("verdict, Holm-adjusted")
+    holm_text = f"; with Holm's correction over its {len(jst)} comparisons, {'; '.join(corrected)}" \
+        if corrected != parts else ""
     scratch = df[df["comparison"] == "scratch vs dense"]
     words = {"scratch ahead": "ahead (the dense network may be undertrained)", "dense ahead": "behind"}
     word = scratch.iloc[0]["verdict"] if len(scratch) else None
     check = f"; Scratch-B against the dense network: {words.get(word, word)}" if word else ""
     n = f"{min(seeds)} seeds" if seeds else "no seeds"
-    return f"JST is {'; '.join(parts)} ({n}, both tests){check}" if parts else "JST has not run here yet"
+    return f"JST is {'; '.join(parts)} ({n}, both tests{holm_text}){check}" if parts else "JST has not run here yet"
 
 
 def _listed(items: list[str]) -> str:

@@ -70,3 +70,16 @@ def sign_flip_p(d: np.ndarray, resamples: int, rng: np.random.Generator, batch: 
 
 def significant(p: float | None) -> bool:
     return p is not None and not math.isnan(p) and p < ALPHA
+
+
+def holm(pvalues: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of a family of p-values (None stays None): a family of k comparisons
+    each at p < 0.05 would call about 0.05 k of them by chance; the adjusted ones keep the whole family's
+    chance of any false call under 0.05."""
+    ranked = sorted((p, i) for i, p in enumerate(pvalues) if p is not None and not math.isnan(p))
+    out: list[float | None] = [None] * len(pvalues)
+    running = 0.0
+    for rank, (p, i) in enumerate(ranked):
+        running = max(running, min(1.0, (len(ranked) - rank) * p))
+        out[i] = running
+    return out
