@@ -320,11 +320,13 @@ def test_the_vgg16_block_trains_at_the_largest_probed_rate_at_which_the_dense_ne
 
 
 def test_the_schedule_probes_judge_each_dense_curve_by_the_plateau_rule():
-    folder = RESULTS / "schedule_probe" / "cifar10_sample-resnet20"
+    folder = RESULTS / "schedule_probe"
     probe = schedule_probe(folder)
-    assert len(probe) >= 2
-    for r in read_records(folder):
-        assert r.method == "dense" and r.data["val_held_out"] and r.data["train"] == 4068   # Dval held out
+    assert set(probe["benchmark"]) == {"cifar10_sample-resnet20", "fashion_mnist-resnet20"}
+    assert (probe.groupby("benchmark").size() >= 2).all()
+    train = {"cifar10_sample-resnet20": 4068, "fashion_mnist-resnet20": 8000}   # Dval held out of each
+    for r in read_records(folder, recursive=True):
+        assert r.method == "dense" and r.data["val_held_out"] and r.data["train"] == train[r.folder.parent.name]
         curve = [e for e in RunLog(r.folder / "log.jsonl").read() if e.get("stage") == "dense"]
         assert len(curve) == r.config["dense_epochs"] and all("val_acc" in e for e in curve)
     assert (probe["plateaued"] == (probe["Dval gain, last 20% (points)"] < 0.5)).all()

@@ -43,15 +43,17 @@ def lr_probe(folder: str | Path) -> pd.DataFrame:
 
 
 def schedule_probe(folder: str | Path) -> pd.DataFrame:
-    """The schedule probes (#23: the cheapest schedule per benchmark whose dense network plateaus on Dval): each
-    dense run's recipe, the CPU minutes it took, and its Dval curve judged by ``jst.engine.convergence``. Dval
-    only: the test accuracy is not read, as the schedule is chosen here."""
+    """The schedule probes (#23: the cheapest schedule per benchmark whose dense network plateaus on Dval) under
+    ``folder`` (one benchmark's folder, or the root of several): each dense run's benchmark and recipe, the
+    minutes it took, and its Dval curve judged by ``jst.engine.convergence``. Dval only: the test accuracy is
+    not read, as the schedule is chosen here."""
     rows = []
-    for r in read_records(folder):
+    for r in read_records(folder, recursive=True):
         cfg, stage = r.config, r.convergence["stages"]["dense"]
-        rows.append({"run": r.name, "epochs": cfg["dense_epochs"], "batch": cfg["batch_size"], "lr": cfg["coarse_lr"],
+        rows.append({"benchmark": r.folder.parent.name, "run": r.name, "epochs": cfg["dense_epochs"],
+                     "batch": cfg["batch_size"], "lr": cfg["coarse_lr"],
                      "warm-up epochs": cfg.get("warmup_epochs", 0), "label smoothing": cfg.get("label_smoothing", 0.0),
-                     "training images": r.data["train"], "wall minutes (one thread)": r.wall_time_s / 60,
+                     "training images": r.data["train"], "wall minutes": r.wall_time_s / 60,
                      "Dval gain, last 20% (points)": stage["gain_points"], "± (s.e.)": stage["gain_se_points"],
                      "plateaued": stage["plateaued"], "final Dval acc (%)": 100 * stage["final_val_acc"]})
-    return pd.DataFrame(rows).sort_values(["epochs", "batch", "run"], ignore_index=True)
+    return pd.DataFrame(rows).sort_values(["benchmark", "epochs", "batch", "run"], ignore_index=True)
