@@ -153,6 +153,9 @@ def test_a_block_under_way_reports_the_targets_whose_runs_have_all_finished(bloc
     text = " ".join(s.data for s in shown if isinstance(s, protocol_grid.Markdown))
     assert "At 0.5 of the dense FLOPs" in text and "At 0.25" not in text and "Under way" in text
     assert glued[protocol_grid.glue_key(under_way)].endswith("(at FLOPs 0.5; the block's other targets are under way)")
+    from jst.report.protocol_summary import markdown
+    text = markdown(folder)                                     # the command line's summary reads it alike
+    assert "(under way" in text and "### FLOPs target 0.5" in text and text.count("### FLOPs target") == 1
     assert not (folder / "table.json").exists()                                 # reading writes nothing
 
 

@@ -61,6 +61,15 @@ def plan(methods: list[str], seeds: list[int], flops_targets: list[float],
     return runs
 
 
+def complete_targets(out, methods, seeds, flops_targets, share_dense: bool = False) -> list[float]:
+    """The FLOPs targets under ``out`` whose every run has finished (the seeds' dense runs and Scratch-B's
+    included): what a comparison under way can already report."""
+    def finished(t: float) -> bool:
+        runs = plan(list(methods), list(seeds), [t], share_dense=share_dense)
+        return all(is_record(Path(out) / run_name(m, target, s)) for m, target, s in runs)
+    return [t for t in flops_targets if finished(t)]
+
+
 def compare(methods, seeds, flops_targets, *, dataset: str, arch: str, data_root, scale: str, out,
             overrides: dict | None = None, device: str = "auto", command: str | None = None,
             method_overrides: dict[str, dict] | None = None, jobs: int = 1) -> list[dict]:

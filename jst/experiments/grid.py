@@ -28,7 +28,7 @@ from pathlib import Path
 
 from jst.engine import lock, stopping
 from jst.engine.errors import FolderInUse, JstError, Stopped
-from jst.experiments.compare import compare, plan, run_name, save_request, table
+from jst.experiments.compare import compare, complete_targets, plan, run_name, save_request, table
 from jst.experiments.workers import jobs_argument
 from jst.report.records import is_record
 
@@ -77,10 +77,8 @@ class Block:
     def complete_targets(self, results_root: str | Path) -> list[float]:
         """The FLOPs targets whose every run has finished (the seeds' dense runs and Scratch-B's included): what a
         block under way can already report."""
-        folder = self.folder(results_root)
-        return [t for t in self.flops_targets if all(
-            is_record(folder / run_name(m, target, s))
-            for m, target, s in plan(list(self.methods), list(self.seeds), [t], share_dense=self.share_dense))]
+        return complete_targets(self.folder(results_root), self.methods, self.seeds, self.flops_targets,
+                                self.share_dense)
 
     def method_overrides(self, results_root: str | Path) -> dict[str, dict]:
         """The tuned values per method ({} for a block that is not tuned, or not yet); a block ``tuned_by``

@@ -4,7 +4,8 @@ every other method by the one rule (``jst.report.verdicts``); Scratch-B against 
 network was trained long enough.
 
   python -m jst.report.protocol_summary results/grid/mnist-lenet5-cpu     # one block, as markdown
-  python -m jst.report.protocol_summary results/grid                      # every block with a table
+  python -m jst.report.protocol_summary results/grid                      # every block (under way: its
+                                                                          # targets whose runs all finished)
 """
 from __future__ import annotations
 
@@ -114,25 +115,41 @@ def _listed(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def markdown(folder: str | Path) -> str:
-    from jst.experiments.compare import load_table
+def block_rows(folder: str | Path) -> tuple[list[dict] | None, list[float]]:
+    """(rows, FLOPs targets) a block folder can report: a finished block's table (rows None: ``comparison``
+    reads table.json) and all its targets; a block under way (its ``compare.json``, no table yet): the rows of
+    the targets whose runs have all finished, read from the records (``jst.experiments.compare.rows``)."""
+    from jst.engine.checkpoint import load_json
+    from jst.experiments.compare import complete_targets, load_table, rows
     folder = Path(folder)
-    targets = sorted({r["flops_target"] for r in load_table(folder)}, reverse=True)
-    parts = [f"## {folder.name}", "", "Dense network (shared by the methods that prune a trained one):", "",
+    if (folder / "table.json").is_file():
+        return None, sorted({r["flops_target"] for r in load_table(folder)}, reverse=True)
+    request = load_json(folder / "compare.json")
+    done = complete_targets(folder, request["methods"], request["seeds"], request["flops_targets"],
+                            bool(request["overrides"].get("share_dense")))
+    return rows(folder, request["methods"], request["seeds"], done), done
+
+
+def markdown(folder: str | Path) -> str:
+    folder = Path(folder)
+    found, targets = block_rows(folder)
+    title = f"## {folder.name}" if found is None else \
+        f"## {folder.name} (under way: the FLOPs targets whose runs have all finished)"
+    parts = [title, "", "Dense network (shared by the methods that prune a trained one):", "",
              dense_evidence(folder).to_markdown(index=False, floatfmt=".2f")]
     for t in targets:
-        parts += ["", f"### FLOPs target {t:g}", "", methods_table(folder, t).to_markdown(index=False), "",
-                  jst_against_others(folder, t).to_markdown(index=False)]
+        parts += ["", f"### FLOPs target {t:g}", "", methods_table(folder, t, found).to_markdown(index=False), "",
+                  jst_against_others(folder, t, found).to_markdown(index=False)]
     return "\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     folder = Path(argv[0]) if len(argv) == 1 else None
-    blocks = [] if folder is None else [folder] if (folder / "table.json").is_file() else \
-        sorted(p.parent for p in folder.glob("*/table.json"))
+    blocks = [] if folder is None else [folder] if (folder / "compare.json").is_file() else \
+        sorted(p.parent for p in folder.glob("*/compare.json"))
     if not blocks:
-        print("usage: python -m jst.report.protocol_summary FOLDER (a block folder with table.json, or the grid "
+        print("usage: python -m jst.report.protocol_summary FOLDER (a block folder with compare.json, or the grid "
               "root holding such folders)", file=sys.stderr)
         return 2
     print("\n\n".join(markdown(b) for b in blocks))
