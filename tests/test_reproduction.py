@@ -127,6 +127,19 @@ def test_holms_adjustment_steps_down_the_ranked_p_values():
     assert holm([0.049]) == [pytest.approx(0.049)]                                     # a family of one
 
 
+def test_holms_correction_only_takes_verdicts_away():
+    from jst.experiments.compare import rows
+    from jst.report.protocol_summary import jst_against_others
+    folder = RESULTS / "grid" / "mnist-lenet5-cpu"
+    full = jst_against_others(folder, 0.5, rows(folder, grid.ALL_METHODS, [0, 1, 2], [0.5]))
+    jst, check = full.iloc[:-1], full.iloc[-1]
+    assert ((jst["verdict, Holm-adjusted"] == jst["verdict"])
+            | (jst["verdict, Holm-adjusted"] == NOT_DISTINGUISHABLE)).all()
+    assert check["comparison"] == "scratch vs dense" and check["verdict, Holm-adjusted"] == "-"
+    one = jst_against_others(folder, 0.5, rows(folder, grid.ALL_METHODS, [0], [0.5]))   # one seed each
+    assert (one.iloc[:-1]["verdict, Holm-adjusted"] == "one seed: undecided").all()
+
+
 def test_the_sign_flip_test_is_scipys_paired_permutation_test():
     from jst.report.significance import sign_flip_p
     rng = np.random.default_rng(1)

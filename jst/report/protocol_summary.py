@@ -76,7 +76,8 @@ def jst_against_others(folder: Path, flops_target: float, rows: list[dict] | Non
         if id(p) in adjusted:
             welch_p, images_p = adjusted[id(p)]
             kept = significant(welch_p) and (p["images p"] is None or significant(images_p))
-            row["verdict, Holm-adjusted"] = p["verdict"] if kept else NOT_DISTINGUISHABLE
+            decided = p["verdict"].endswith(" ahead")          # the correction can only take a verdict away
+            row["verdict, Holm-adjusted"] = NOT_DISTINGUISHABLE if decided and not kept else p["verdict"]
         out.append(row)
     return pd.DataFrame(out)
 
