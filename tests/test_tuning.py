@@ -175,3 +175,21 @@ def test_an_ablation_block_takes_the_main_blocks_tuned_values_and_waits_for_them
     for a in grid.PROTOCOL_ABLATIONS:   # the protocol's ablations: the main block's protocol, JST alone
         assert a.methods == ("jst",) and a.tuned_by == str(main.relative) and not a.share_dense
         assert all(a.overrides[k] == v for k, v in main.overrides.items() if k != "share_dense")
+
+
+def test_a_run_that_does_not_count_is_named_and_left_out_of_its_methods_statistics(block):
+    from jst.experiments.compare import rows
+    from jst.report.comparisons import comparison
+    from jst.report.protocol_summary import methods_table
+    b, root = block
+    folder = b.folder(root)
+    one_out = rows(folder, b.methods, b.seeds, [0.5], counted=lambda r: r.name != "l1norm-f0.5-s1")
+    row = next(r for r in one_out if r["method"] == "l1norm")
+    assert row["n_seeds"] == 1 and row["runs"] == ["l1norm-f0.5-s0"] and row["not_counted"] == ["l1norm-f0.5-s1"]
+    kept = json.loads((folder / "l1norm-f0.5-s0" / "result.json").read_text())["pruned"]["test_acc"]
+    assert row["test_acc_mean"] == kept
+    none = rows(folder, b.methods, b.seeds, [0.5], counted=lambda r: r.method != "l1norm")
+    assert "l1norm" not in set(comparison(folder, 0.5, none)["method"])          # nothing of it to compare
+    table = methods_table(folder, 0.5, none).set_index("method")
+    assert table.loc["l1norm", "seeds"] == 0 and table.loc["l1norm", "protocol met"] == "0/2"
+    assert "l1norm-f0.5-s0" in table.loc["l1norm", "not counted"]

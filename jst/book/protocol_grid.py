@@ -11,8 +11,6 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from jst.book.results import summary_frame
-from jst.experiments.compare import load_table
-from jst.experiments.compare import rows as compare_rows
 from jst.experiments.grid import Block, finished, is_ablation
 from jst.report import plots, protocol_summary
 from jst.report.style import table
@@ -23,39 +21,39 @@ def glue_key(block: Block) -> str:
 
 
 def show(blocks, results: Path, data_root) -> None:
-    """Display every comparison block of ``blocks`` and glue its verdict: a finished block from its table; a
-    block under way from the FLOPs targets whose runs have all finished (the rest: how far it has got and
-    the command that continues it); a block not run yet: its command."""
+    """Display every comparison block of ``blocks`` and glue its verdict, from its records
+    (``protocol_summary.block_rows``: each method over its runs that meet the protocol, the others named): a
+    block under way shows the FLOPs targets whose runs have all finished, with how far it has got and the
+    command that continues it; a block not run yet: its command."""
     for b in blocks:
         if not isinstance(b, Block) or is_ablation(b):
             continue
         folder = b.folder(results)
-        rows, targets, note = None, list(b.flops_targets), ""
-        if not (folder / "table.json").exists():
-            done, total = finished(b, results)
-            trials = len(list(folder.glob("tuning/*/result.json")))
-            targets = b.complete_targets(results)
-            state = (f"Under way: {done} of its {total} runs and {trials} tuning trials are finished; the same "
-                     "command continues it" if done or trials else "Not run yet")
-            if not targets:
-                display(Markdown(f"### {b.name}\n\n{state}: `{b.command(results, data_root)}`"))
-                glue(glue_key(b), "under way" if done or trials else "not run yet", display=False)
-                continue
-            rows = compare_rows(folder, b.methods, b.seeds, targets)
-            shown = ", ".join(f"{t:g}" for t in targets)
-            note = (f"{state}: `{b.command(results, data_root)}`. Every run at FLOPs {shown} has finished; "
-                    "those targets are shown here. ")
+        done, total = finished(b, results)
+        trials = len(list(folder.glob("tuning/*/result.json")))
+        rows, targets = protocol_summary.block_rows(folder) if (folder / "compare.json").is_file() else ([], [])
+        state = (f"Under way: {done} of its {total} runs and {trials} tuning trials are finished; the same "
+                 f"command continues it: `{b.command(results, data_root)}`" if done or trials else
+                 f"Not run yet: `{b.command(results, data_root)}`")
+        if not targets:
+            display(Markdown(f"### {b.name}\n\n{state}"))
+            glue(glue_key(b), "under way" if done or trials else "not run yet", display=False)
+            continue
+        complete = done == total
+        note = "" if complete else \
+            f"{state}. Every run at FLOPs {', '.join(f'{t:g}' for t in targets)} has finished; shown here. "
         display(Markdown(f"### {b.name}\n\n{note}The dense network of each seed, shared by the methods that "
                          f"prune a trained one (`{folder}`):"))
         display(table(protocol_summary.dense_evidence(folder)))
         for t in targets:
-            display(Markdown(f"At {t:g} of the dense FLOPs: each method (budget in epochs-equivalent; the tuned "
-                             "value; how many of its runs meet the protocol, its own mechanism acting included), "
-                             "then JST against each method and Scratch-B against dense:"))
+            display(Markdown(f"At {t:g} of the dense FLOPs: each method over its runs that meet the protocol "
+                             "(budget in epochs-equivalent; the tuned value; how many of its runs meet the "
+                             "protocol, and those that do not, which are not counted as the method), then JST "
+                             "against each method and Scratch-B against dense:"))
             display(table(protocol_summary.methods_table(folder, t, rows).drop(columns="mechanism")))
             display(table(protocol_summary.jst_against_others(folder, t, rows)))
         if len(targets) > 1:
-            fig = plots.pareto(summary_frame(load_table(folder) if rows is None else rows), x="flops_ratio_mean",
+            fig = plots.pareto(summary_frame([r for r in rows if r["n_seeds"]]), x="flops_ratio_mean",
                                y="test_acc_mean", xerr="flops_ratio_std", yerr="test_acc_std")
             fig.axes[0].set_title(f"{b.name}: accuracy vs FLOPs kept (bars: std over seeds)")
             display(fig)
@@ -65,7 +63,7 @@ def show(blocks, results: Path, data_root) -> None:
             glue(glue_key(b), "under way", display=False)
             continue
         verdict = protocol_summary.verdict_sentence(folder, first, rows)
-        if rows is not None:
+        if not complete:
             verdict += f" (at FLOPs {first:g}; the block's other targets are under way)"
         glue(glue_key(b), verdict, display=False)
     ablations = [b for b in blocks if is_ablation(b)]

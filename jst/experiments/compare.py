@@ -27,7 +27,7 @@ from jst.report.records import is_record, mechanism_summary, read_record
 METRICS = {"test_acc": ("pruned", "test_acc"), "flops_ratio": ("pruned", "flops_ratio"),
            "params_ratio": ("pruned", "params_ratio"), "wall_time_s": ("wall_time_s",)}
 COLUMNS = ["method", "flops_target", "n_seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")),
-           "meets_budget", "mechanism", "dataset", "arch", "scale", "seeds", "runs"]
+           "meets_budget", "mechanism", "dataset", "arch", "scale", "seeds", "runs", "not_counted"]
 
 
 def run_name(method: str, target: float, seed: int) -> str:
@@ -151,25 +151,30 @@ def table(out, methods, seeds, flops_targets) -> list[dict]:
     return found
 
 
-def rows(out, methods, seeds, flops_targets) -> list[dict]:
+def rows(out, methods, seeds, flops_targets, counted=None) -> list[dict]:
     """One row per method and FLOPs target with finished runs under ``out``: mean and std over its seeds of
-    every metric, and which runs they are; writes nothing (a block under way is read this way)."""
+    every metric, and which runs they are; writes nothing (a block under way is read this way). With
+    ``counted`` (a record -> bool, e.g. ``jst.report.protocol.counted``) only the runs it accepts enter the
+    statistics; the others are named in ``not_counted`` (a method none of whose runs counts: ``n_seeds`` 0)."""
     out = Path(out)
     rows = []
     for target in flops_targets:
         for method in methods:
             names = [run_name(method, _target_of(method, target), s) for s in seeds]
-            records = [read_record(out / n) for n in names if is_record(out / n)]
-            if not records:
+            finished = [read_record(out / n) for n in names if is_record(out / n)]
+            if not finished:
                 continue
-            row = {"method": method, "flops_target": target, "n_seeds": len(records)}
-            for metric, path in METRICS.items():
-                values = [_get(r.raw, path) for r in records]   # checked finite, named by its path in the record
-                row[f"{metric}_mean"] = statistics.fmean(values)
-                row[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-            row["meets_budget"] = all(r.meets_budget for r in records)  # each run against its own target
-            row["mechanism"] = mechanism_summary(records)  # a fallback's runs are labelled, never the method
-            row.update(dataset=records[0].dataset, arch=records[0].arch, scale=records[0].scale,
+            records = [r for r in finished if counted is None or counted(r)]
+            row = {"method": method, "flops_target": target, "n_seeds": len(records),
+                   "not_counted": [r.name for r in finished if r not in records]}
+            if records:
+                for metric, path in METRICS.items():
+                    values = [_get(r.raw, path) for r in records]   # checked finite, named by its path in the record
+                    row[f"{metric}_mean"] = statistics.fmean(values)
+                    row[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+                row["meets_budget"] = all(r.meets_budget for r in records)  # each run against its own target
+            row["mechanism"] = mechanism_summary(finished)  # a fallback's runs are labelled, never the method
+            row.update(dataset=finished[0].dataset, arch=finished[0].arch, scale=finished[0].scale,
                        seeds=[r.seed for r in records], runs=[r.name for r in records])
             rows.append(row)
     return rows

@@ -61,14 +61,15 @@ def comparison(folder: str | Path, flops_target: float | None = None, rows: list
     """One row per method (at ``flops_target``; every target when None) of the folder's ``table.json`` (or of
     ``rows``, ``jst.experiments.compare.rows`` of a block under way) with (mean, std) pairs over seeds:
     test accuracy, FLOPs and parameters kept, CPU latency speed-up over dense at batch 1 and 64 (dense: 1
-    by definition, when timed), wall time of the whole run, the hardware it ran on, and whether the
-    method's own mechanism did the pruning (``mechanism_label``)."""
+    by definition, when timed), wall time of the whole run, the hardware it ran on, whether the method's own
+    mechanism did the pruning (``mechanism_label``; of ``rows``: over every finished run, counted or not), and
+    the runs not counted (``rows`` made with a ``counted`` filter)."""
     folder = Path(folder)
     out = []
     timed = (folder / "latency.json").exists()
     for r in load_table(folder) if rows is None else rows:
-        if flops_target is not None and abs(r["flops_target"] - flops_target) > 1e-9:
-            continue
+        if flops_target is not None and abs(r["flops_target"] - flops_target) > 1e-9 or not r["n_seeds"]:
+            continue   # (a method none of whose runs counted has no row to compare)
         reference = (1.0, 0.0) if r["method"] == "dense" and timed else None
         out.append({"method": r["method"], "FLOPs target": r["flops_target"], "seeds": r["n_seeds"],
                     "test acc (%)": (100 * r["test_acc_mean"], 100 * r["test_acc_std"]),
@@ -78,8 +79,8 @@ def comparison(folder: str | Path, flops_target: float | None = None, rows: list
                     "speed-up b64": reference or mean_std(_speedups(folder, r["runs"], "64")),
                     "wall time (min)": (r["wall_time_s_mean"] / 60, r["wall_time_s_std"] / 60),
                     "hardware": _hardware(folder, r["runs"]), "meets budget": r["meets_budget"],
-                    "mechanism": mechanism_label(folder, r["runs"]),
-                    "runs": ", ".join(r["runs"])})
+                    "mechanism": mechanism_label(folder, r["runs"]) if rows is None else r["mechanism"],
+                    "runs": ", ".join(r["runs"]), "not counted": ", ".join(r.get("not_counted", []))})
     df = pd.DataFrame(out)
     df.attrs["folder"] = str(folder)   # where ``pair`` reads the runs' records and predictions
     return df

@@ -17,7 +17,7 @@ import pandas as pd
 
 from jst.experiments.tuning import chosen_values
 from jst.report.comparisons import comparison, pair, runs_by_seed
-from jst.report.protocol import problems
+from jst.report.protocol import counted, problems, shortfalls
 from jst.report.significance import holm, significant
 from jst.report.verdicts import NOT_DISTINGUISHABLE
 
@@ -40,23 +40,39 @@ def dense_evidence(folder: Path) -> pd.DataFrame:
 
 
 def methods_table(folder: Path, flops_target: float, rows: list[dict] | None = None) -> pd.DataFrame:
-    """One row per method at ``flops_target`` (of the block's table, or of ``rows``: ``comparison``): seeds,
-    test accuracy and FLOPs kept (mean +- std), training budget (epochs-equivalent), the tuned values, the
-    mechanism, and how many runs meet the protocol."""
+    """One row per method at ``flops_target`` (of the block's table, or of ``rows``: ``comparison``): seeds
+    counted, test accuracy and FLOPs kept over them (mean +- std), training budget (epochs-equivalent), the
+    tuned values, the mechanism (over every finished run), and the runs that meet the protocol out of those
+    finished, naming the ones not counted as the method (its FLOPs missed or its mechanism not acting)."""
     df = comparison(folder, flops_target, rows)
     tuned = chosen_values(folder)
     out = []
     for _, row in df.iterrows():
         records = list(runs_by_seed(folder, row["runs"]).values())
         budgets = [r.raw.get("training", {}).get("epochs_equivalent") for r in records]
+        missed = [n for n in row.get("not counted", "").split(", ") if n]
         out.append({"method": row["method"], "seeds": row["seeds"],
                     "test acc (%)": "{:.2f} ± {:.2f}".format(*row["test acc (%)"]),
                     "FLOPs kept": "{:.3f} ± {:.3f}".format(*row["FLOPs kept"]),
                     "budget (epochs)": f"{statistics.fmean(budgets):.1f}" if None not in budgets else "unknown",
                     "tuned": ", ".join(f"{k}={v}" for k, v in tuned.get(row["method"], {}).items()) or "-",
                     "mechanism": row["mechanism"],
-                    "protocol met": f"{sum(not problems(r) for r in records)}/{len(records)}"})
+                    "protocol met": f"{sum(not problems(r) for r in records)}/{len(records) + len(missed)}",
+                    "not counted": _not_counted(folder, missed)})
+    for r in rows or []:      # a method none of whose runs counted: shown, with nothing to average
+        if abs(r["flops_target"] - flops_target) < 1e-9 and not r["n_seeds"]:
+            out.append({"method": r["method"], "seeds": 0, "test acc (%)": "-", "FLOPs kept": "-",
+                        "budget (epochs)": "-", "tuned": ", ".join(f"{k}={v}" for k, v in
+                                                                 tuned.get(r["method"], {}).items()) or "-",
+                        "mechanism": r["mechanism"], "protocol met": f"0/{len(r['not_counted'])}",
+                        "not counted": _not_counted(folder, r["not_counted"])})
     return pd.DataFrame(out)
+
+
+def _not_counted(folder: Path, names: list[str]) -> str:
+    """Each run not counted, with what it missed (``jst.report.protocol.shortfalls``)."""
+    from jst.report.records import read_record
+    return "; ".join(f"{n}: {', '.join(shortfalls(read_record(Path(folder) / n)))}" for n in names) or "-"
 
 
 def jst_against_others(folder: Path, flops_target: float, rows: list[dict] | None = None) -> pd.DataFrame:
@@ -64,6 +80,8 @@ def jst_against_others(folder: Path, flops_target: float, rows: list[dict] | Non
     check), each decided by the one rule; and JST's verdicts again with both tests' p-values adjusted by
     Holm's method over JST's comparisons (the family the block tests at once)."""
     df = comparison(folder, flops_target, rows)
+    if df.empty:                                    # no method has a run that counts
+        return pd.DataFrame()
     wanted = [("jst", m) for m in df["method"] if m != "jst"] + [("scratch", "dense")]
     pairs = [(a, b, p) for a, b in wanted if (p := pair(df, a, b))]
     family = [p for a, _, p in pairs if a == "jst"]
@@ -116,25 +134,23 @@ def _listed(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def block_rows(folder: str | Path) -> tuple[list[dict] | None, list[float]]:
-    """(rows, FLOPs targets) a block folder can report: a finished block's table (rows None: ``comparison``
-    reads table.json) and all its targets; a block under way (its ``compare.json``, no table yet): the rows of
-    the targets whose runs have all finished, read from the records (``jst.experiments.compare.rows``)."""
+def block_rows(folder: str | Path) -> tuple[list[dict], list[float]]:
+    """(rows, FLOPs targets) of a block folder (its ``compare.json``), read from its records: the targets whose
+    runs have all finished (every target, once the block is), each method's statistics over the runs that meet
+    the protocol (``jst.report.protocol.counted``; the others are named, ``jst.experiments.compare.rows``)."""
     from jst.engine.checkpoint import load_json
-    from jst.experiments.compare import complete_targets, load_table, rows
+    from jst.experiments.compare import complete_targets, rows
     folder = Path(folder)
-    if (folder / "table.json").is_file():
-        return None, sorted({r["flops_target"] for r in load_table(folder)}, reverse=True)
     request = load_json(folder / "compare.json")
     done = complete_targets(folder, request["methods"], request["seeds"], request["flops_targets"],
                             bool(request["overrides"].get("share_dense")))
-    return rows(folder, request["methods"], request["seeds"], done), done
+    return rows(folder, request["methods"], request["seeds"], done, counted=counted), done
 
 
 def markdown(folder: str | Path) -> str:
     folder = Path(folder)
     found, targets = block_rows(folder)
-    title = f"## {folder.name}" if found is None else \
+    title = f"## {folder.name}" if (folder / "table.json").is_file() else \
         f"## {folder.name} (under way: the FLOPs targets whose runs have all finished)"
     parts = [title, "", "Dense network (shared by the methods that prune a trained one):", "",
              dense_evidence(folder).to_markdown(index=False, floatfmt=".2f")]
