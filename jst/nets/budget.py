@@ -100,10 +100,7 @@ def top_up(scores: dict[str, torch.Tensor], keep: Keep, ratio: Callable[[Keep], 
     """Bring a keep that fits the budget up to just under it, for networks whose filters are coarse (one of
     LeNet-5's 16 conv2 filters is 4% of its FLOPs): add the remaining filter with the best score relative to
     its layer's mean while one fits; then, while it brings the network closer to the budget, drop the
-    lowest-scoring kept filter of one layer (never under ``minimum``) and add again without it. A keep still
-    more than the tolerance under the budget then exchanges: one layer's best free filter in, the other layers'
-    lowest-scoring filters out until it fits (a keep within the tolerance never gets this far, so it is the
-    keep the first two steps give)."""
+    lowest-scoring kept filter of one layer (never under ``minimum``) and add again without it."""
     rel = {n: s.double() / s.double().abs().mean().clamp_min(1e-12) for n, s in scores.items()}
     minimum = minimum or {}
 
@@ -125,36 +122,6 @@ def top_up(scores: dict[str, torch.Tensor], keep: Keep, ratio: Callable[[Keep], 
                 return keep
             keep = best[1]
 
-    def make_room(keep: Keep, added: str) -> Keep:
-        """Drop the lowest-scoring kept filters of the layers other than ``added`` until the keep fits."""
-        while ratio(keep) > budget:
-            layers = [n for n, k in keep.items() if n != added and len(k) > minimum.get(n, 1)]
-            if not layers:
-                return keep
-            n = min(layers, key=lambda n: float(rel[n][keep[n]].min()))
-            k = keep[n]
-            keep = {**keep, n: k[k != int(k[rel[n][k].argmin()])]}
-        return keep
-
-    def exchange(keep: Keep) -> Keep:
-        """Add one layer's best free filter and make room for it in the others (many cheap units for one coarse
-        filter), while that brings the network closer to the budget."""
-        for _ in range(max_swaps):
-            current, best = ratio(keep), None
-            for name, k in keep.items():
-                free = torch.ones(len(rel[name]), dtype=torch.bool)
-                free[k] = False
-                if not free.any():
-                    continue
-                i = int(torch.where(free, rel[name], torch.tensor(-torch.inf, dtype=torch.double)).argmax())
-                trial = grow(make_room({**keep, name: torch.sort(torch.cat([k, torch.tensor([i])])).values}, name))
-                if current < ratio(trial) <= budget and (best is None or ratio(trial) > ratio(best)):
-                    best = trial
-            if best is None:
-                return keep
-            keep = best
-        return keep
-
     keep = grow({n: torch.sort(k.to(torch.long)).values for n, k in keep.items()})
     for _ in range(max_swaps):
         current, best = ratio(keep), None
@@ -166,10 +133,9 @@ def top_up(scores: dict[str, torch.Tensor], keep: Keep, ratio: Callable[[Keep], 
             if current < ratio(trial) <= budget and (best is None or ratio(trial) > ratio(best)):
                 best = trial
         if best is None:
-            break
+            return keep
         keep = best
-    # still outside the tolerance (a threshold overshot and the cheap units filled up first): exchange
-    return exchange(keep) if ratio(keep) < budget * (1 - BUDGET_TOLERANCE) else keep
+    return keep
 
 
 def fill_in_order(widths: dict[str, int], order: list, flops, budget: float) -> list:
