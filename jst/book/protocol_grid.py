@@ -45,13 +45,15 @@ def show(blocks, results: Path, data_root) -> None:
         display(Markdown(f"### {b.name}\n\n{note}The dense network of each seed, shared by the methods that "
                          f"prune a trained one (`{folder}`):"))
         display(table(protocol_summary.dense_evidence(folder)))
+        versus = {}
         for t in targets:
+            versus[t] = protocol_summary.jst_against_others(folder, t, rows)
             display(Markdown(f"At {t:g} of the dense FLOPs: each method over its runs that meet the protocol "
                              "(budget in epochs-equivalent; the tuned value; how many of its runs meet the "
                              "protocol, and those that do not, which are not counted as the method), then JST "
                              "against each method and Scratch-B against dense:"))
             display(table(protocol_summary.methods_table(folder, t, rows).drop(columns="mechanism")))
-            display(table(protocol_summary.jst_against_others(folder, t, rows)))
+            display(table(versus[t]))
         if len(targets) > 1:
             fig = plots.pareto(summary_frame([r for r in rows if r["n_seeds"]]), x="flops_ratio_mean",
                                y="test_acc_mean", xerr="flops_ratio_std", yerr="test_acc_std")
@@ -62,7 +64,7 @@ def show(blocks, results: Path, data_root) -> None:
         if first not in targets:
             glue(glue_key(b), "under way", display=False)
             continue
-        verdict = protocol_summary.verdict_sentence(folder, first, rows)
+        verdict = protocol_summary.verdict_sentence(folder, first, rows, versus[first])
         if not complete:
             verdict += f" (at FLOPs {first:g}; the block's other targets are under way)"
         glue(glue_key(b), verdict, display=False)

@@ -100,11 +100,12 @@ def jst_against_others(folder: Path, flops_target: float, rows: list[dict] | Non
     return pd.DataFrame(out)
 
 
-def verdict_sentence(folder: str | Path, flops_target: float, rows: list[dict] | None = None) -> str:
+def verdict_sentence(folder: str | Path, flops_target: float, rows: list[dict] | None = None,
+                     versus: pd.DataFrame | None = None) -> str:
     """JST's standing in one block at one FLOPs target, in words, from ``jst_against_others`` (the methods named
-    as the book names them)."""
+    as the book names them); ``versus``: its table when the caller has it (its paired tests are not cheap)."""
     from jst.report.style import METHOD_NAMES
-    df = jst_against_others(Path(folder), flops_target, rows)
+    df = jst_against_others(Path(folder), flops_target, rows) if versus is None else versus
     if df.empty:
         return "JST has not run here yet"
     jst = df[df["comparison"].str.startswith("jst vs ")]
