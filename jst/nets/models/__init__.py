@@ -5,7 +5,6 @@ import torch
 from torch import nn
 
 from jst.nets.models.cifar_resnet import CifarResNet
-from jst.nets.models.imagenet_resnet import ImageNetResNet
 from jst.nets.models.lenet import LeNet5, LeNet300
 from jst.nets.models.vgg import VGG
 
@@ -29,7 +28,8 @@ def build_model(arch: str, num_classes: int = 10, in_channels: int = 3, image_si
         model = LeNet5(num_classes, in_channels, image_size, gate)
     elif arch == "lenet300":
         model = LeNet300(num_classes, in_channels, image_size, gate)
-    else:
+    else:   # imported here: torchvision's models cost every process that never builds one 2-3 s
+        from jst.nets.models.imagenet_resnet import ImageNetResNet
         model = ImageNetResNet(arch, num_classes, in_channels, gate)
     if init:
         kaiming_init(model)
