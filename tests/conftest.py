@@ -19,10 +19,11 @@ SPREAD_FILES = {"test_results.py"}
 def pytest_configure(config):
     config.addinivalue_line("markers", "two_processes: starts two training processes at once (torchrun, "
                                        "parallel kills); run apart from pytest-xdist's workers")
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        torch.set_num_threads(1)  # one core per worker: two workers' thread pools would fight over two cores
-        # and so for the processes a worker starts (runs, notebook kernels), which read these at start
-        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    # One thread, however pytest is started: under xdist two workers' thread pools would fight over two cores,
+    # and a run's numbers depend on its thread count (the smoke-scale mechanism checks pass at one thread, the
+    # count every record's test and CI use); so for the processes a test starts (runs, notebook kernels) too.
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
 
 
 @pytest.hookimpl(tryfirst=True)   # before xdist's own hook, which names each test's group from this marker

@@ -148,3 +148,12 @@ def test_the_figures_the_notes_quote_are_the_records():
     assert f["lenet_sgd_rank_corr"] == f"{sgd['rank_correlation_with_init']:.2f}"
     assert f["slimming_sweep"].count("%") == 2 * len(list((root / "ablations" / "cifar10_sample-resnet20-cpu")
                                                           .glob("slimming_shrinkage_*")))
+
+
+def test_the_rank_correlation_is_spearmans():
+    from scipy import stats
+    rng = torch.Generator().manual_seed(0)
+    for a, b in [(torch.randn(40, generator=rng), torch.randn(40, generator=rng)),
+                 (torch.randint(0, 4, (30,), generator=rng).float(), torch.randint(0, 3, (30,), generator=rng).float()),
+                 (torch.arange(10.0), -torch.arange(10.0) ** 3)]:   # ties on both sides; a perfect inverse order
+        assert rank_correlation(a, b) == pytest.approx(stats.spearmanr(a.numpy(), b.numpy()).statistic, abs=1e-12)
