@@ -3,9 +3,12 @@ result.json reports, meets its budget, and reproduces the test accuracy it repor
 
 Reproducing an accuracy evaluates the whole test set. That is cheap for most records, but 10,000
 Fashion-MNIST images through a ResNet-20 take about ten seconds on 2 cores: its 24 records took a quarter of
-the suite. Above ``EXPENSIVE_EVAL_FLOPS`` the default run therefore reproduces the accuracy of one seed
-(the lowest) per folder, method and FLOPs target; the others check their FLOPs and budget, then skip,
-saying so. ``make test-records`` (``pytest tests/test_results.py --all-records``) reproduces every record.
+the suite. Above ``EXPENSIVE_EVAL_FLOPS`` the default run therefore checks a record that saved its per-image
+predictions (``predictions.safetensors``: every record of the protocol grid) on ``SAMPLE`` test images: the
+network gives the saved prediction on each, the saved labels are the test set's, and the saved predictions
+make the reported accuracy; an older record without predictions reproduces its accuracy for one seed (the
+lowest) per folder, method and FLOPs target, and the others check their FLOPs and budget, then skip, saying
+so. ``make test-records`` (``pytest tests/test_results.py --all-records``) evaluates every record in full.
 
 The weights of large networks (VGG-16) are committed for that lowest seed only (results/README.md): the
 other records of such a folder check their FLOPs and budget on their architecture (``model.json``)."""
@@ -13,17 +16,18 @@ import functools
 from pathlib import Path
 
 import pytest
+import torch
 
 from jst.engine import data
-from jst.engine.train import evaluate
+from jst.engine.train import evaluate, predict
 from jst.nets.export import load_exported
 from jst.nets.flops import count, count_sparse
 from jst.report.records import RunRecord, read_records
 
-RECORDS = {r.folder: r for r in read_records(Path(__file__).resolve().parents[1] / "results", recursive=True)
-           if (r.folder / "model" / "model.json").exists()}
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+RECORDS = {r.folder: r for r in read_records(RESULTS, recursive=True) if (r.folder / "model" / "model.json").exists()}
 RUNS = sorted(RECORDS)
-IDS = ["/".join(r.parts[-2:]) for r in RUNS]
+IDS = [str(r.relative_to(RESULTS)) for r in RUNS]   # unique: the first grid and the protocol grid share block names
 EXPENSIVE_EVAL_FLOPS = 1e11
 
 
@@ -62,14 +66,43 @@ def test_committed_model_reproduces_its_result(run, data_root, request):
     if not has_weights(run):
         pytest.skip(f"FLOPs and budget reproduced; the weights are not committed (results/README.md): seed "
                     f"{lowest_seed(run)} of this method reproduces its accuracy")
-    if (eval_flops(r) > EXPENSIVE_EVAL_FLOPS and r.seed != lowest_seed(run)
-            and not request.config.getoption("--all-records")):
+    expensive = eval_flops(r) > EXPENSIVE_EVAL_FLOPS and not request.config.getoption("--all-records")
+    saved = _saved_predictions(run)
+    if expensive and saved is None and r.seed != lowest_seed(run):
         pytest.skip(f"FLOPs and budget reproduced; the accuracy costs {eval_flops(r) / 1e12:.2f} TFLOPs: seed "
                     f"{lowest_seed(run)} of this method reproduces it, make test-records every record")
     cfg = r.config
     root = data_root / Path(cfg["data_root"]).name if cfg["dataset"] == "imagefolder" else data_root
     test = _test_split(cfg["dataset"], str(root), cfg["max_test_samples"], cfg["image_size"])
-    assert evaluate(model, test, 500, "cpu")["acc"] == r.pruned.test_acc
+    if saved is None:
+        assert evaluate(model, test, 500, "cpu")["acc"] == r.pruned.test_acc
+        return
+    predicted, label = saved
+    assert (predicted == label).double().mean().item() == r.pruned.test_acc
+    images = sample(len(test)) if expensive else torch.arange(len(test))
+    ours, labels = predict(model, test.subset(images), 500, "cpu")
+    assert torch.equal(labels, label[images])          # the saved labels are this test set's, in its order
+    assert torch.equal(ours, predicted[images])        # and so are the saved predictions
+    if hasattr(test, "labels"):                        # an in-memory split: every label, at no cost
+        assert torch.equal(test.labels.long(), label)
+
+
+SAMPLE = 1000
+
+
+def sample(n: int) -> torch.Tensor:
+    """``SAMPLE`` test images spread over the whole set (evenly spaced), the same for every record."""
+    return torch.linspace(0, n - 1, min(SAMPLE, n)).round().long().unique()
+
+
+def _saved_predictions(run: Path) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(predicted, label) of the record's ``predictions.safetensors``, None for a record saved without."""
+    name = RECORDS[run].raw.get("predictions")
+    if not name or not (run / name).is_file():
+        return None
+    from safetensors.torch import load_file
+    p = load_file(str(run / name))
+    return p["predicted"].long(), p["label"].long()
 
 
 @functools.lru_cache(maxsize=4)
