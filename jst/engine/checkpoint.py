@@ -43,6 +43,11 @@ def save(obj, path) -> None:
     _atomic_write(Path(path), lambda f: torch.save(obj, f))
 
 
+def write_bytes(path, data: bytes) -> None:
+    """A file copied in whole or not at all (a forked run's checkpoint: ``jst.engine.fork``)."""
+    _atomic_write(Path(path), lambda f: f.write(data))
+
+
 def load(path, map_location="cpu", mmap: bool = False):
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)

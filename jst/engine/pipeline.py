@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import save_file
 
 from jst.config import Config
-from jst.engine import checkpoint, data, distributed, lock, provenance, run_folder
+from jst.engine import checkpoint, data, distributed, fork, lock, provenance, run_folder
 from jst.engine.context import RunContext, StopAfterStage
 from jst.engine.convergence import convergence
 from jst.engine.errors import ConfigError, JstError, Stopped
@@ -32,7 +32,8 @@ from jst.nets.prunable import widths
 PREDICTIONS = "predictions.safetensors"   # every test image's predicted class and label, in test-set order
 
 
-def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None = None) -> dict:
+def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None = None,
+        fork_source: str | Path | None = None) -> dict:
     """Run (or resume) ``cfg`` in folder ``out``; returns result.json's content. One process at a time
     writes a run folder: a run started on a folder that another live process holds is refused at once
     (a finished folder is read back without the lock). A stop (``Stopped``, KeyboardInterrupt) leaves
@@ -48,7 +49,7 @@ def run(cfg: Config, out: str | Path, *, force: bool = False, until: str | None 
         return checkpoint.load_json(out / "result.json")  # finished: reused, never overwritten without --force
     try:
         with one_writer(out):
-            return _run(cfg, out, device, force, until)
+            return _run(cfg, out, device, force, until, fork_source)
     except (Stopped, KeyboardInterrupt) as stop:
         if getattr(stop, "run_dir", None) is None:
             stop.run_dir = out
@@ -72,7 +73,8 @@ def one_writer(out: Path):
         yield
 
 
-def _run(cfg: Config, out: Path, device: torch.device, force: bool, until: str | None) -> dict:
+def _run(cfg: Config, out: Path, device: torch.device, force: bool, until: str | None,
+         fork_source: str | Path | None = None) -> dict:
     from jst.methods import METHODS
     result_path = out / "result.json"
     config_path = out / "config.json"
@@ -92,6 +94,7 @@ def _run(cfg: Config, out: Path, device: torch.device, force: bool, until: str |
             checkpoint.save_json(cfg.to_json(), config_path)
         for stale in [*out.glob(".*.tmp"), *(out / "checkpoints").glob(".*.tmp")]:
             stale.unlink()  # writes a killed run never finished
+        fork.start(out, cfg, fork_source)   # another run's coarse network, when it is this run's (jst.engine.fork)
     distributed.barrier()
     _set_determinism(cfg)
     runlog = RunLog(out / "log.jsonl")
@@ -141,6 +144,7 @@ def _run(cfg: Config, out: Path, device: torch.device, force: bool, until: str |
                  "val_held_out": cfg.holdout_val,
                  "input_shape": list(shape), "num_classes": splits.info.num_classes},
         "wall_time_s": time.time() - started, "resumed": log_lines > 0, "attempts": attempts,
+        "forked_from": fork.forked_from(out),   # the run whose coarse network this one started from, if any
         "versions": provenance.versions(),
         "hardware": {**provenance.hardware(device), "processes": distributed.world()},
         "command": _command(),

@@ -58,7 +58,7 @@ def resume_point(out: Path) -> tuple[int, float, list, int | None]:
 
 
 def clear(out: Path) -> None:
-    for name in ("result.json", "config.json", "log.jsonl"):
+    for name in ("result.json", "config.json", "log.jsonl", "forked_from.json"):
         (out / name).unlink(missing_ok=True)
     for name in ("checkpoints", "model"):
         shutil.rmtree(out / name, ignore_errors=True)

@@ -31,6 +31,7 @@ class Job:
     cfg: object                 # a jst.config.Config
     out: Path
     needs: tuple[str, ...] = ()  # names of the jobs whose runs this one starts from
+    fork_source: Path | None = None  # a run whose coarse network this one may start from (jst.engine.fork)
 
 
 def jobs_argument(text: str) -> int:
@@ -63,7 +64,7 @@ def _child(job: Job, threads: int | None, report) -> None:
         torch.set_num_threads(threads)
     try:
         with stopping.on_signals():
-            run(job.cfg, job.out)
+            run(job.cfg, job.out, fork_source=job.fork_source)
     except FAILURES as e:
         report.send(f"{job.name}: {e}")
         raise SystemExit(1) from None
@@ -124,7 +125,7 @@ def _in_order(jobs: list[Job]) -> list[str]:
     failures = []
     for job in jobs:
         try:
-            run(job.cfg, job.out)
+            run(job.cfg, job.out, fork_source=job.fork_source)
         except FAILURES as e:
             failures.append(f"{job.name}: {e}")
     return failures
