@@ -3,6 +3,7 @@ record and log (timings and the fork's own note aside); a source that differs in
 is not used."""
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +84,17 @@ def test_a_comparison_forks_its_later_targets_from_the_first(data_root, tmp_path
             overrides=SMALL, device="cpu")
     first, later = (json.loads((out / f"jst-f{t}-s0" / "result.json").read_text()) for t in ("0.5", "0.3"))
     assert first["forked_from"] is None and later["forked_from"]["run"] == str(out / "jst-f0.5-s0")
+
+
+def test_the_search_only_ablations_fork_from_the_main_block():
+    """Which protocol ablations may start from the main block's JST runs: those that change only the search."""
+    from jst.experiments import grid
+    main = grid.GRID_CIFAR_RESNET20
+
+    def cfg(block):
+        return make_config(block.scale, block.arch, method="jst", dataset=block.dataset, flops_target=0.5, seed=0,
+                           **block.overrides)
+    shared = {Path(b.out).name for b in grid.PROTOCOL_ABLATIONS
+              if not fork.differences(cfg(main).to_json(), cfg(b)) and cfg(b).coarse_training}
+    assert shared == {"no_perturbation", "fixed_threshold_0.6", "fixed_threshold_0.8", "no_updater",
+                      "signed_filter_score", "moving_average_baseline", "selection_at_step", "projection_down_only"}

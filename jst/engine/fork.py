@@ -28,7 +28,9 @@ AFTER_COARSE = frozenset({
     "fixed_threshold", "policy_lr", "baseline_momentum", "policy_baseline", "control_draws",
     "recalibration_batches", "selection", "projection_both_ways", "gamma", "perturbation", "min_channels",
     "layer_floor", "channel_multiple", "budget_projection", "use_updater", "finetune_epochs", "finetune_lr",
-    "finetune_batch_size", "finetune_schedule", "finetune_step", "budget_epochs"})
+    "finetune_batch_size", "finetune_schedule", "finetune_step", "budget_epochs",
+    # compare's options for other methods, which JST never reads (an ablation block does not share dense runs)
+    "share_dense", "scratch_source"})
 
 
 def differences(source_config: dict, cfg: Config) -> list[str]:
