@@ -91,10 +91,10 @@ def _compare_parser(sub) -> None:
                    help="override a config field for one method's runs (e.g. a tuned value)")
     c.add_argument("--jobs", type=jobs_argument, default=1,
                    help="runs at once, each in its own process with its share of the cores (default 1)")
-    c.add_argument("--coarse-from", default=None, metavar="FOLDER",
-                   help="a comparison folder whose JST run of the same target and seed may give a JST run its "
-                        "coarse-trained network, when their coarse training is the same (default: the first "
-                        "target's run of this folder)")
+    c.add_argument("--fork-from", default=None, metavar="FOLDER",
+                   help="a comparison folder whose run of the same method, target and seed may give a JST or "
+                        "Network Slimming run its coarse- (sparsity-) trained network, when that stage is the same "
+                        "(default: the first target's run of this folder)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,7 +178,7 @@ def _compare(args) -> int:
     rows = compare(methods, seeds, targets, dataset=args.dataset, arch=args.arch, data_root=args.data_root,
                    scale=args.scale, out=args.out, overrides=dict(parse_assignment(s) for s in args.set),
                    device=args.device, command=" ".join(["python", "-m", "jst", *sys.argv[1:]]),
-                   method_overrides=per_method, jobs=args.jobs, coarse_from=args.coarse_from)
+                   method_overrides=per_method, jobs=args.jobs, fork_from=args.fork_from)
     keys = ("method", "flops_target", "n_seeds", "test_acc_mean", "test_acc_std", "flops_ratio_mean")
     print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=2))
     return 0

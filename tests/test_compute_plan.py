@@ -58,15 +58,16 @@ def test_an_image_folders_speed_is_read_from_its_own_folders_dense_run_at_the_bl
     assert row["speed measured on"] == source and row["CPU hours (planned)"] > 0
 
 
-def test_forked_jst_runs_are_planned_without_the_coarse_training_they_take_from_another():
+def test_forked_runs_are_planned_without_the_stage_they_take_from_another():
     from jst.report.progress import forks
     main = grid.GRID_CIFAR_RESNET20
-    assert not forks(main, main.flops_targets[0], grid.PROTOCOL_GRID)          # the first target trains its own
-    assert all(forks(main, t, grid.PROTOCOL_GRID) for t in main.flops_targets[1:])
+    assert not forks(main, "jst", main.flops_targets[0])          # the first target trains its own
+    assert all(forks(main, m, t) for t in main.flops_targets[1:] for m in ("jst", "slimming"))
+    assert not any(forks(main, m, t) for t in main.flops_targets for m in ("ista", "l1norm", "autoprune", "lstm"))
     ablations = {b.out.rsplit("/", 1)[-1]: b for b in grid.PROTOCOL_ABLATIONS}
-    assert forks(ablations["no_updater"], 0.5, grid.PROTOCOL_GRID)            # changes the search only
-    assert not forks(ablations["unscaled_filter_lr"], 0.5, grid.PROTOCOL_GRID)   # changes coarse training
-    assert not forks(ablations["no_coarse_training"], 0.5, grid.PROTOCOL_GRID)
+    assert forks(ablations["no_updater"], "jst", 0.5)            # changes the search only
+    assert not forks(ablations["unscaled_filter_lr"], "jst", 0.5)   # changes coarse training
+    assert not forks(ablations["no_coarse_training"], "jst", 0.5)
     plan_ = compute_plan([ablations["no_updater"], ablations["unscaled_filter_lr"]], "no-results")
     budget, coarse = main.overrides["budget_epochs"], main.overrides["coarse_epochs"]
     assert list(plan_["epochs trained"]) == [3 * (budget - coarse), 3 * budget]

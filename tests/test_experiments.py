@@ -27,7 +27,7 @@ def test_block_command_is_a_valid_compare_line(block):
                     flops_target=target, seed=seed, **overrides).validate()
     assert args.out == str(block.folder(grid.RESULTS_ROOT))
     # an ablation may take its coarse networks from the block it is tuned by (jst.engine.fork)
-    assert args.coarse_from == (str(Path(grid.RESULTS_ROOT) / block.tuned_by) if block.tuned_by else None)
+    assert args.fork_from == (str(Path(grid.RESULTS_ROOT) / block.tuned_by) if block.tuned_by else None)
 
 
 def test_a_command_names_the_roots_it_is_given(tmp_path):

@@ -1,6 +1,6 @@
-"""A JST run forked from another run's coarse network is the run it would have been: weights byte for byte,
-record and log (timings and the fork's own note aside); a source that differs in what coarse training reads
-is not used."""
+"""A run forked from another run's first, target-free stage (JST's coarse training, Network Slimming's sparsity
+training) is the run it would have been: weights byte for byte, record and log (timings and the fork's own note
+aside); a source that differs in what that stage reads is not used."""
 import hashlib
 import json
 from pathlib import Path
@@ -11,7 +11,7 @@ from jst.config import make_config
 from jst.engine import fork
 from jst.engine.pipeline import run
 
-# Every option read only after coarse training changed at once (AFTER_COARSE), at another FLOPs target.
+# Every option read only after coarse training changed at once (AFTER_STAGE), at another FLOPs target.
 AFTER = {"flops_target": 0.3, "perturbation": 0.0, "threshold_mode": "fixed", "fixed_threshold": 0.6,
          "use_updater": False, "selection": "at_step", "projection_both_ways": False,
          "policy_baseline": "moving_average", "filter_score": "signed", "finetune_lr": 0.02}
@@ -20,9 +20,9 @@ SMALL = {"max_train_samples": 800, "coarse_epochs": 2, "search_steps": 2, "searc
 VARIES = {"wall_time_s", "seconds", "time", "resumed", "attempts", "forked_from", "command"}
 
 
-def config(data_root, **overrides):
+def config(data_root, method="jst", **overrides):
     values = {"flops_target": 0.5, "seed": 0, **SMALL, **overrides}
-    return make_config("smoke", "lenet5", method="jst", dataset="mnist", data_root=str(data_root), device="cpu",
+    return make_config("smoke", "lenet5", method=method, dataset="mnist", data_root=str(data_root), device="cpu",
                        **values)
 
 
@@ -41,6 +41,16 @@ def source(data_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("source") / "run"
     run(config(data_root), out)
     return out
+
+
+def test_a_forked_slimming_run_is_the_run_it_would_have_been(data_root, tmp_path):
+    """Network Slimming's sparsity training is target-free too: forked at another target, the same run."""
+    src = tmp_path / "source"
+    run(config(data_root, method="slimming"), src)
+    cfg = config(data_root, method="slimming", flops_target=0.3, finetune_lr=0.02)
+    assert run(cfg, tmp_path / "forked", fork_source=src)["forked_from"] == {"run": str(src), "stage": "sparsity"}
+    run(config(data_root, method="slimming", flops_target=0.3, finetune_lr=0.02), tmp_path / "own")
+    assert outcome(tmp_path / "forked") == outcome(tmp_path / "own")
 
 
 def test_a_forked_run_is_the_run_it_would_have_been(data_root, source, tmp_path):
@@ -74,16 +84,20 @@ def test_an_unfinished_or_other_source_is_not_used_and_leaves_no_mark(data_root,
 
 
 def test_a_comparison_forks_its_later_targets_from_the_first(data_root, tmp_path):
-    from jst.experiments.compare import coarse_source, compare
-    assert coarse_source("l1norm", 0.3, 0, tmp_path, 0.5) is None
-    assert coarse_source("jst", 0.5, 1, tmp_path, 0.5) is None              # the first target trains its own
-    assert coarse_source("jst", 0.3, 1, tmp_path, 0.5) == tmp_path / "jst-f0.5-s1"
-    assert coarse_source("jst", 0.5, 1, tmp_path, 0.5, "main") == tmp_path.__class__("main") / "jst-f0.5-s1"
+    from jst.experiments.compare import compare, fork_source_of
+    assert fork_source_of("l1norm", 0.3, 0, tmp_path, 0.5) is None
+    assert fork_source_of("jst", 0.5, 1, tmp_path, 0.5) is None              # the first target trains its own
+    assert fork_source_of("jst", 0.3, 1, tmp_path, 0.5) == tmp_path / "jst-f0.5-s1"
+    assert fork_source_of("jst", 0.5, 1, tmp_path, 0.5, "main") == tmp_path.__class__("main") / "jst-f0.5-s1"
+    assert fork_source_of("slimming", 0.3, 1, tmp_path, 0.5) == tmp_path / "slimming-f0.5-s1"
+    assert fork_source_of("ista", 0.3, 1, tmp_path, 0.5) is None     # its penalty stops at the target: not target-free
     out = tmp_path / "cmp"
-    compare(["jst"], [0], [0.5, 0.3], dataset="mnist", arch="lenet5", data_root=data_root, scale="smoke", out=out,
-            overrides=SMALL, device="cpu")
-    first, later = (json.loads((out / f"jst-f{t}-s0" / "result.json").read_text()) for t in ("0.5", "0.3"))
-    assert first["forked_from"] is None and later["forked_from"]["run"] == str(out / "jst-f0.5-s0")
+    compare(["jst", "slimming"], [0], [0.5, 0.3], dataset="mnist", arch="lenet5", data_root=data_root,
+            scale="smoke", out=out, overrides=SMALL, device="cpu")
+    for method, stage in fork.STAGES.items():
+        first, later = (json.loads((out / f"{method}-f{t}-s0" / "result.json").read_text()) for t in ("0.5", "0.3"))
+        assert first["forked_from"] is None
+        assert later["forked_from"] == {"run": str(out / f"{method}-f0.5-s0"), "stage": stage}
 
 
 def test_the_search_only_ablations_fork_from_the_main_block():

@@ -1,15 +1,16 @@
-"""Start a JST run from another run's coarse-trained network, when nothing the coarse training reads differs.
+"""Start a run from another run's first, target-free stage (JST's coarse training, Network Slimming's sparsity
+training), when nothing that stage reads differs.
 
-Coarse training does not depend on the FLOPs target, nor on the search's or fine-tuning's options. A grid that
-runs JST at several targets, or ablations that change only the search, would otherwise train the same coarse
-network once per run: 60 of the main block's 100 epochs-equivalent. A fork copies the source run's finished
-``coarse`` checkpoint and the log lines it covers into the new run's folder, which then resumes from it as
-from its own checkpoint (resuming is bit-identical: tests/test_resume.py). The outcome is the run's own, byte
-for byte (tests/test_fork.py runs both ways); its record names the source (``forked_from``), and its training
-budget and wall time count the coarse training as the run's, as if it had trained it.
+Neither stage depends on the FLOPs target, nor on what comes after it (JST's search, the channel selection,
+fine-tuning). A grid that runs a method at several targets, or JST ablations that change only the search, would
+otherwise train the same network once per run: 60 of the main block's 100 epochs-equivalent. A fork copies the
+source run's finished stage checkpoint and the log lines it covers into the new run's folder, which then resumes
+from it as from its own checkpoint (resuming is bit-identical: tests/test_resume.py). The outcome is the run's
+own, byte for byte (tests/test_fork.py runs both ways); its record names the source (``forked_from``), and its
+training budget and wall time count the stage as the run's, as if it had trained it.
 
 A fork is an optimisation, never a requirement: a source that is not finished, or that differs in a field the
-coarse training reads, is not used, and the run trains its own coarse network.
+stage reads, is not used, and the run trains its own.
 """
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ from jst.config import Config
 from jst.engine import checkpoint
 from jst.engine.run_folder import identity
 
-STAGE = "coarse"
-# Config fields read only after coarse training (the FLOPs target, the search's policy and draws, selection,
+STAGES = {"jst": "coarse", "slimming": "sparsity"}   # each method's stage that a fork takes from its source
+# Config fields read only after that stage (the FLOPs target, the search's policy and draws, selection,
 # fine-tuning): a source may differ in these. Not the search's length or filter epochs: with joint filter
 # training they set the filter weights' learning rate during coarse training too (jst.core.search.filter_rate).
-AFTER_COARSE = frozenset({
+AFTER_STAGE = frozenset({
     "flops_target", "search_switch", "search_epochs", "search_lr", "filter_score", "thresholds", "threshold_mode",
     "fixed_threshold", "policy_lr", "baseline_momentum", "policy_baseline", "control_draws",
     "recalibration_batches", "selection", "projection_both_ways", "gamma", "perturbation", "min_channels",
@@ -34,40 +35,41 @@ AFTER_COARSE = frozenset({
 
 
 def differences(source_config: dict, cfg: Config) -> list[str]:
-    """The fields the coarse training reads in which the source's config differs from ``cfg``."""
+    """The fields the forked stage reads in which the source's config differs from ``cfg``."""
     theirs = identity(Config.from_json(source_config).to_json())
     ours = identity(cfg.to_json())
-    return sorted(k for k in set(theirs) | set(ours) if k not in AFTER_COARSE and theirs.get(k) != ours.get(k))
+    return sorted(k for k in set(theirs) | set(ours) if k not in AFTER_STAGE and theirs.get(k) != ours.get(k))
 
 
 def usable(source: Path, cfg: Config) -> bool:
-    """A finished JST run with its coarse checkpoint and the same coarse training as ``cfg``."""
-    if cfg.method != "jst" or not cfg.coarse_training or not (source / "result.json").is_file():
+    """A finished run of the same method with its stage's checkpoint, and that stage the same as ``cfg``'s."""
+    stage = STAGES.get(cfg.method)
+    if stage is None or (cfg.method == "jst" and not cfg.coarse_training):
         return False
-    if not (source / "checkpoints" / f"{STAGE}.pt").is_file():
+    if not (source / "result.json").is_file() or not (source / "checkpoints" / f"{stage}.pt").is_file():
         return False
     return not differences(checkpoint.load_json(source / "config.json"), cfg)
 
 
-def seed_from(source: Path, out: Path) -> None:
-    """Copy the source's coarse checkpoint and the log lines it covers into ``out`` (a run not yet begun): the
+def seed_from(source: Path, out: Path, stage: str) -> None:
+    """Copy the source's stage checkpoint and the log lines it covers into ``out`` (a run not yet begun): the
     marker and the log first, the checkpoint last and atomically, so a fork cut short is no fork (the next start
     finds no checkpoint and forks again, or trains its own and drops the marker: ``start``)."""
-    state = checkpoint.load(source / "checkpoints" / f"{STAGE}.pt", mmap=True)
+    state = checkpoint.load(source / "checkpoints" / f"{stage}.pt", mmap=True)
     lines = (source / "log.jsonl").read_text().splitlines(keepends=True)[:int(state["log_lines"])]
-    checkpoint.save_json({"run": str(source), "stage": STAGE}, out / FORKED)
+    checkpoint.save_json({"run": str(source), "stage": stage}, out / FORKED)
     (out / "log.jsonl").write_text("".join(lines))
-    data = (source / "checkpoints" / f"{STAGE}.pt").read_bytes()
-    checkpoint.write_bytes(out / "checkpoints" / f"{STAGE}.pt", data)
+    data = (source / "checkpoints" / f"{stage}.pt").read_bytes()
+    checkpoint.write_bytes(out / "checkpoints" / f"{stage}.pt", data)
 
 
 def start(out: Path, cfg: Config, source: Path | None) -> None:
     """Before a run begins in ``out``: fork from ``source`` when it is usable and the run has no checkpoint
-    of its own yet; a run that trains its own coarse network keeps no marker of an earlier attempt's fork."""
+    of its own yet; a run that trains its own keeps no marker of an earlier attempt's fork."""
     if any((out / "checkpoints").glob("*.pt")):
         return
     if source is not None and usable(Path(source), cfg):
-        seed_from(Path(source), out)
+        seed_from(Path(source), out, STAGES[cfg.method])
     else:
         (out / FORKED).unlink(missing_ok=True)
 

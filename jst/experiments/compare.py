@@ -72,20 +72,21 @@ def complete_targets(out, methods, seeds, flops_targets, share_dense: bool = Fal
 
 def compare(methods, seeds, flops_targets, *, dataset: str, arch: str, data_root, scale: str, out,
             overrides: dict | None = None, device: str = "auto", command: str | None = None,
-            method_overrides: dict[str, dict] | None = None, jobs: int = 1, coarse_from=None) -> list[dict]:
+            method_overrides: dict[str, dict] | None = None, jobs: int = 1, fork_from=None) -> list[dict]:
     """Run every (method, seed, target) not yet finished, then write and return the table's rows.
     ``overrides`` apply to every run, ``method_overrides[method]`` to that method's runs (tuned values).
     ``command`` (the CLI line) is recorded in compare.json. ``jobs`` runs that many at once, each in its own
     process (``jst.experiments.workers``). One process at a time writes a comparison folder: a second one
-    started on it is refused (each run also locks its own folder). A JST run may start from the coarse network
-    of the JST run of its seed at the first target (or in ``coarse_from``, a folder of the same block's runs at
-    its target) when their coarse training is the same (``jst.engine.fork``: the outcome is the same)."""
+    started on it is refused (each run also locks its own folder). A JST or Network Slimming run may start from
+    the coarse (sparsity) network of its method's run of its seed at the first target (or in ``fork_from``, a
+    folder of another block's runs at its target) when that stage is the same (``jst.engine.fork``: the
+    outcome is the same)."""
     methods, seeds, flops_targets = list(methods), [int(s) for s in seeds], [float(t) for t in flops_targets]
     with lock.hold(out):
         return _compare(methods, seeds, flops_targets, dataset=dataset, arch=arch, data_root=data_root,
                         scale=scale, out=Path(out), overrides=dict(overrides or {}), device=device, command=command,
                         method_overrides={m: dict(v) for m, v in (method_overrides or {}).items()}, jobs=jobs,
-                        coarse_from=coarse_from)
+                        fork_from=fork_from)
 
 
 def config_for(method: str, target: float, seed: int, *, dataset: str, arch: str, data_root, scale: str, out: Path,
@@ -113,18 +114,19 @@ def sources(method: str, target: float, seed: int, overrides: dict) -> tuple[str
     return ()
 
 
-def coarse_source(method: str, target: float, seed: int, out: Path, first: float, coarse_from=None) -> Path | None:
-    """The run a JST run may take its coarse network from (``jst.engine.fork`` decides whether it can): the
-    run of its target and seed in ``coarse_from``, else its seed's run at the block's first target."""
-    if method != "jst":
+def fork_source_of(method: str, target: float, seed: int, out: Path, first: float, fork_from=None) -> Path | None:
+    """The run whose first, target-free stage a run may take (``jst.engine.fork`` decides whether it can): the
+    run of its method, target and seed in ``fork_from``, else its seed's run at the block's first target."""
+    from jst.engine.fork import STAGES
+    if method not in STAGES:
         return None
-    if coarse_from:
-        return Path(coarse_from) / run_name("jst", target, seed)
-    return None if target == first else out / run_name("jst", first, seed)
+    if fork_from:
+        return Path(fork_from) / run_name(method, target, seed)
+    return None if target == first else out / run_name(method, first, seed)
 
 
 def _compare(methods, seeds, flops_targets, *, dataset, arch, data_root, scale, out: Path, overrides: dict,
-             device, command, method_overrides: dict, jobs: int = 1, coarse_from=None) -> list[dict]:
+             device, command, method_overrides: dict, jobs: int = 1, fork_from=None) -> list[dict]:
     from jst.experiments.workers import Job, run_all
     scratch_source = overrides.get("scratch_source", "jst")
     share = bool(overrides.get("share_dense"))
@@ -134,7 +136,7 @@ def _compare(methods, seeds, flops_targets, *, dataset, arch, data_root, scale, 
                 config_for(method, target, seed, dataset=dataset, arch=arch, data_root=data_root, scale=scale,
                            out=out, overrides=overrides, method_overrides=method_overrides, device=device),
                 out / run_name(method, target, seed), sources(method, target, seed, overrides),
-                coarse_source(method, target, seed, out, flops_targets[0], coarse_from))
+                fork_source_of(method, target, seed, out, flops_targets[0], fork_from))
             for method, target, seed in plan(methods, seeds, flops_targets, scratch_source, share_dense=share)]
     failures = run_all(work, jobs)   # one failed run does not stop the grid; reported below
     rows = table(out, methods, seeds, flops_targets)

@@ -99,13 +99,13 @@ class Block:
         data = Path(data_root) / self.data if self.data else Path(data_root)
         return (f"python -m jst compare --methods {','.join(self.methods)} --seeds {','.join(map(str, self.seeds))}"
                 f" --flops-targets {','.join(f'{t:g}' for t in self.flops_targets)} --dataset {self.dataset}"
-                f" --arch {self.arch} --data-root {data} --scale {self.scale}{sets}{self._coarse_from(results_root)}"
+                f" --arch {self.arch} --data-root {data} --scale {self.scale}{sets}{self._fork_from(results_root)}"
                 f" --out {self.folder(results_root)}")
 
-    def _coarse_from(self, results_root) -> str:
+    def _fork_from(self, results_root) -> str:
         """An ablation may take its coarse networks from the block it is tuned by (where its coarse training is
         that block's: ``jst.engine.fork``)."""
-        return f" --coarse-from {Path(results_root) / self.tuned_by}" if self.tuned_by else ""
+        return f" --fork-from {Path(results_root) / self.tuned_by}" if self.tuned_by else ""
 
     def tabulate(self, results_root: str | Path, data_root: str | Path) -> None:
         """Rewrite compare.json and the table from the finished runs, starting none: a block part-way through
@@ -137,7 +137,7 @@ class Block:
                 scale=self.scale, out=folder, overrides=dict(self.overrides) or None, device=device,
                 command=command or self.command(results_root, data_root),
                 method_overrides=self.method_overrides(results_root), jobs=jobs,
-                coarse_from=Path(results_root) / self.tuned_by if self.tuned_by else None)
+                fork_from=Path(results_root) / self.tuned_by if self.tuned_by else None)
         if "dense" in self.methods:
             measure(folder)
 

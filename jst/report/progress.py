@@ -92,8 +92,8 @@ def compute_plan(blocks, results_root: str | Path, measured_root: str | Path | N
                 epochs += o.get("dense_epochs", 0) / target
             else:
                 epochs += o.get("budget_epochs", 0) - (o.get("dense_epochs", 0) if method in SHARED_BY else 0)
-                if method == "jst" and forks(b, target):
-                    epochs -= o.get("coarse_epochs", 0)   # its coarse network comes from another run
+                if forks(b, method, target):
+                    epochs -= o.get("coarse_epochs", 0)   # its coarse (sparsity) network comes from another run
         per_run = epochs / max(1, sum(m not in ("dense", "scratch") for m, _, _ in runs))
         epochs += trials * per_run
         row = {"block": block_name(b), "runs": len(runs) + trials, "epochs trained": round(epochs)}
@@ -108,18 +108,18 @@ def compute_plan(blocks, results_root: str | Path, measured_root: str | Path | N
     return pd.DataFrame(rows)
 
 
-def forks(b: Block, target: float, blocks=None) -> bool:
-    """Whether a JST run of block ``b`` at ``target`` takes its coarse network from another run
-    (``jst.engine.fork``): a later target of its block, or an ablation whose coarse training is its main
-    block's (``tuned_by``, looked up in ``blocks``, default the protocol grid)."""
+def forks(b: Block, method: str, target: float, blocks=None) -> bool:
+    """Whether a run of ``method`` in block ``b`` at ``target`` takes its first, target-free stage from another
+    run (``jst.engine.fork``): a later target of its block, or an ablation whose stage is its main block's
+    (``tuned_by``, looked up in ``blocks``, default the protocol grid)."""
     from jst.config import make_config
     from jst.engine import fork
     from jst.experiments.grid import PROTOCOL_GRID
 
     def config(block: Block, t: float):
-        return make_config(block.scale, block.arch, method="jst", dataset=block.dataset, flops_target=t, seed=0,
+        return make_config(block.scale, block.arch, method=method, dataset=block.dataset, flops_target=t, seed=0,
                            **block.overrides)
-    if not config(b, target).coarse_training:
+    if method not in fork.STAGES or (method == "jst" and not config(b, target).coarse_training):
         return False
     if target != b.flops_targets[0]:
         return True
