@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from jst.engine.errors import JstError, TrainingDiverged
 from jst.engine.output import out_argument
@@ -47,6 +48,9 @@ def _run_parser(sub, name: str, help_text: str):
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override any config field (JSON values), e.g. --set search_steps=10")
     p.add_argument("--force", action="store_true", help="start over even if OUT holds a run")
+    p.add_argument("--fork-from", default=None, metavar="RUN",
+                   help="a run folder of the same method (jst, slimming) whose coarse (sparsity) training this run "
+                        "may start from, when that stage is the same; the outcome is the same as without")
     return p
 
 
@@ -134,9 +138,12 @@ def _run(args, until: str | None) -> int:
     cfg = make_config(args.scale, args.arch, method=args.method, dataset=args.dataset, data_root=args.data_root,
                       flops_target=args.flops_target, seed=args.seed, device=args.device,
                       download=args.download, **overrides)
-    from jst.engine import distributed
+    from jst.engine import distributed, fork
+    if args.fork_from and not fork.usable(Path(args.fork_from), cfg):
+        print(f"jst: --fork-from {args.fork_from} not used ({fork.why_not(Path(args.fork_from), cfg)}): this run "
+              "trains its own", file=sys.stderr)
     try:
-        result = run(cfg, args.out, force=args.force, until=until)
+        result = run(cfg, args.out, force=args.force, until=until, fork_source=args.fork_from)
         main_rank = distributed.is_main()
     finally:
         distributed.cleanup()

@@ -112,3 +112,17 @@ def test_the_search_only_ablations_fork_from_the_main_block():
               if not fork.differences(cfg(main).to_json(), cfg(b)) and cfg(b).coarse_training}
     assert shared == {"no_perturbation", "fixed_threshold_0.6", "fixed_threshold_0.8", "no_updater",
                       "signed_filter_score", "moving_average_baseline", "selection_at_step", "projection_down_only"}
+
+
+def test_the_run_command_forks_on_request_and_says_when_it_cannot(data_root, source, tmp_path, capsys):
+    from jst.cli import main
+    sets = [a for k, v in SMALL.items() for a in ("--set", f"{k}={json.dumps(v)}")]
+    base = ["run", "--dataset", "mnist", "--arch", "lenet5", "--data-root", str(data_root), "--scale", "smoke",
+            "--device", "cpu", "--fork-from", str(source), *sets]
+    assert main([*base, "--flops-target", "0.3", "--out", str(tmp_path / "forked")]) == 0
+    record = json.loads((tmp_path / "forked" / "result.json").read_text())
+    assert record["forked_from"] == {"run": str(source), "stage": "coarse"}
+    capsys.readouterr()
+    assert main([*base, "--set", "filter_lambda=0.0", "--out", str(tmp_path / "own")]) == 0
+    assert "--fork-from" in capsys.readouterr().err      # not used: its coarse training differs, in one line
+    assert json.loads((tmp_path / "own" / "result.json").read_text())["forked_from"] is None

@@ -41,14 +41,20 @@ def differences(source_config: dict, cfg: Config) -> list[str]:
     return sorted(k for k in set(theirs) | set(ours) if k not in AFTER_STAGE and theirs.get(k) != ours.get(k))
 
 
-def usable(source: Path, cfg: Config) -> bool:
-    """A finished run of the same method with its stage's checkpoint, and that stage the same as ``cfg``'s."""
+def why_not(source: Path, cfg: Config) -> str | None:
+    """Why ``source`` cannot give ``cfg``'s run its first stage, in a few words (None: it can)."""
     stage = STAGES.get(cfg.method)
     if stage is None or (cfg.method == "jst" and not cfg.coarse_training):
-        return False
+        return f"{cfg.method} without a target-free first stage"
     if not (source / "result.json").is_file() or not (source / "checkpoints" / f"{stage}.pt").is_file():
-        return False
-    return not differences(checkpoint.load_json(source / "config.json"), cfg)
+        return f"{source} is not a finished run with its {stage} checkpoint"
+    differ = differences(checkpoint.load_json(source / "config.json"), cfg)
+    return f"its {stage} training differs in {', '.join(differ)}" if differ else None
+
+
+def usable(source: Path, cfg: Config) -> bool:
+    """A finished run of the same method with its stage's checkpoint, and that stage the same as ``cfg``'s."""
+    return why_not(source, cfg) is None
 
 
 def seed_from(source: Path, out: Path, stage: str) -> None:
