@@ -363,3 +363,14 @@ def test_sparsity_reach_sums_the_l1_steps_of_slimmings_sparsity_stage(data_root)
     paper = df.iloc[-1]
     assert paper["comparison"].startswith("paper preset") and paper["steps per epoch"] == 50_000 // 128
     assert paper["L1 reach"] > 50 * row["L1 reach"]      # ten times the epochs on ten times the images
+
+
+def test_the_finetuning_probes_judge_each_final_stage_and_size_the_main_blocks_budget():
+    from jst.experiments import grid
+    from jst.report.training import finetune_probe
+    probe = finetune_probe(RESULTS / "finetune_probe")
+    assert list(probe["budget (epochs)"]) == sorted(probe["budget (epochs)"]) and len(probe) >= 2
+    for _, row in probe.iterrows():   # each row is its record's final stage, judged by the one rule
+        assert row["plateaued"] == (row["Dval gain, last 20% (points)"] < 0.5)
+    cheapest = probe[probe["plateaued"] == True]["budget (epochs)"].min()   # noqa: E712 (numpy bool)
+    assert grid.GRID_CIFAR_RESNET20.overrides["budget_epochs"] == cheapest

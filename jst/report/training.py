@@ -1,5 +1,6 @@
 """How the grid's runs were trained: the schedules the presets set, the learning-rate probe that chose
-the VGG-16 block's rate, and the schedule probes that look for the cheapest dense schedule that plateaus."""
+the VGG-16 block's rate, the schedule probes that look for the cheapest dense schedule that plateaus, and the
+fine-tuning probes that size a block's budget."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,3 +58,19 @@ def schedule_probe(folder: str | Path) -> pd.DataFrame:
                      "Dval gain, last 20% (points)": stage["gain_points"], "± (s.e.)": stage["gain_se_points"],
                      "plateaued": stage["plateaued"], "final Dval acc (%)": 100 * stage["final_val_acc"]})
     return pd.DataFrame(rows).sort_values(["benchmark", "epochs", "batch", "run"], ignore_index=True)
+
+
+def finetune_probe(folder: str | Path) -> pd.DataFrame:
+    """The fine-tuning probes (``results/finetune_probe``): one run at several training budgets, each judged by
+    the plateau rule on its final stage's Dval curve, so that a block's budget leaves fine-tuning enough epochs
+    to be judged. Dval only, as for the schedule probes."""
+    rows = []
+    for r in read_records(folder, recursive=True):
+        c = r.convergence
+        stage = c["stages"][c["final_stage"]]
+        rows.append({"benchmark": r.folder.parent.name, "run": r.name, "method": r.method,
+                     "budget (epochs)": r.config["budget_epochs"], "fine-tuning epochs": stage["epochs"],
+                     "Dval gain, last 20% (points)": stage["gain_points"], "± (s.e.)": stage["gain_se_points"],
+                     "plateaued": stage["plateaued"], "final Dval acc (%)": 100 * stage["final_val_acc"],
+                     "started from": (r.raw.get("forked_from") or {}).get("run", "-")})
+    return pd.DataFrame(rows).sort_values(["benchmark", "budget (epochs)"], ignore_index=True)
