@@ -94,7 +94,7 @@ def _run(cfg: Config, out: Path, device: torch.device, force: bool, until: str |
             checkpoint.save_json(cfg.to_json(), config_path)
         for stale in [*out.glob(".*.tmp"), *(out / "checkpoints").glob(".*.tmp")]:
             stale.unlink()  # writes a killed run never finished
-        fork.start(out, cfg, fork_source)   # another run's coarse network, when it is this run's (jst.engine.fork)
+        fork.start(out, cfg, fork_source)   # another run's first stage, when it is this run's (jst.engine.fork)
     distributed.barrier()
     _set_determinism(cfg)
     runlog = RunLog(out / "log.jsonl")
@@ -144,7 +144,7 @@ def _run(cfg: Config, out: Path, device: torch.device, force: bool, until: str |
                  "val_held_out": cfg.holdout_val,
                  "input_shape": list(shape), "num_classes": splits.info.num_classes},
         "wall_time_s": time.time() - started, "resumed": log_lines > 0, "attempts": attempts,
-        "forked_from": fork.forked_from(out),   # the run whose coarse network this one started from, if any
+        "forked_from": fork.forked_from(out),   # the run whose first stage (coarse, sparsity) this one started from
         "versions": provenance.versions(),
         "hardware": {**provenance.hardware(device), "processes": distributed.world()},
         "command": _command(),

@@ -31,7 +31,7 @@ class Job:
     cfg: object                 # a jst.config.Config
     out: Path
     needs: tuple[str, ...] = ()  # names of the jobs whose runs this one starts from
-    fork_source: Path | None = None  # a run whose coarse network this one may start from (jst.engine.fork)
+    fork_source: Path | None = None  # a run whose first stage this one may start from (jst.engine.fork)
 
 
 def jobs_argument(text: str) -> int:
